@@ -1,0 +1,101 @@
+"""Names for colours: the nearest CSS colour name, and a plain family word for shoppers.
+
+Both work in CIELAB and compare with CIEDE2000, the colour difference that best follows
+what people see (plain RGB distance calls a dark navy and a black "far apart" and two
+clearly different yellows "close").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.colors import CSS4_COLORS
+from skimage.color import deltaE_ciede2000, rgb2lab
+
+RGB = Sequence[int]  # (r, g, b), each 0..255
+
+FAMILIES = (
+    "black", "white", "grey", "red", "orange", "yellow", "green",
+    "blue", "navy", "purple", "pink", "brown", "beige",
+)  # fmt: skip
+
+
+def lab_of(rgb: RGB | np.ndarray) -> np.ndarray:
+    """CIELAB of one sRGB colour or of an (..., 3) array of them (0..255)."""
+    arr = np.asarray(rgb, dtype=np.float64) / 255.0
+    return rgb2lab(arr.reshape(-1, 1, 3)).reshape(arr.shape)
+
+
+def _rgb_of_hex(h: str) -> tuple[int, int, int]:
+    return int(h[1:3], 16), int(h[3:5], 16), int(h[5:7], 16)
+
+
+# --- CSS names ---------------------------------------------------------------------------
+# CSS Color 4 lists some colours twice (gray/grey, aqua/cyan, fuchsia/magenta); keeping the
+# alphabetically first name per value makes the answer deterministic (and picks "gray",
+# "aqua", "fuchsia").
+_css: dict[str, str] = {}
+for _name in sorted(CSS4_COLORS):
+    _css.setdefault(CSS4_COLORS[_name].lower(), _name)
+_CSS_NAMES = list(_css.values())
+_CSS_LAB = lab_of([_rgb_of_hex(h) for h in _css])  # computed once, at import
+
+
+def colour_name(rgb: RGB) -> str:
+    """The CSS colour name nearest to ``rgb`` (CIEDE2000 in Lab), e.g. 'darkslategray'."""
+    d = deltaE_ciede2000(_CSS_LAB, lab_of(rgb)[None, :])
+    return _CSS_NAMES[int(np.argmin(d))]
+
+
+# --- Families ----------------------------------------------------------------------------
+# Hues are judged by the nearest of a few reference colours per family (dark, mid and light
+# shades, and the muted ones garments often come in); greys are decided by lightness alone.
+_REFERENCES = {
+    "red": ["#ff0000", "#d0202a", "#b22222", "#8b0000", "#800020", "#a52a2a", "#c0392b",
+            "#ff6347", "#cd5c5c"],
+    "orange": ["#ffa500", "#ff8c00", "#ff7f50", "#e8743b", "#cc5500", "#f4a460"],
+    "yellow": ["#ffff00", "#ffd700", "#f0e68c", "#e1ad01", "#fff176", "#c9b037"],
+    "green": ["#008000", "#00ff00", "#006400", "#228b22", "#2e8b57", "#808000", "#556b2f",
+              "#8fbc8f", "#98fb98", "#9caf88", "#008080", "#3cb371", "#6b8e23", "#738678"],
+    "blue": ["#0000ff", "#4169e1", "#1e90ff", "#87ceeb", "#add8e6", "#4682b4", "#6495ed",
+             "#1560bd", "#0047ab", "#5f9ea0", "#40e0d0", "#b0c4de", "#6a7ba2"],
+    "navy": ["#000080", "#191970", "#1c2841", "#2c3e50"],
+    "purple": ["#800080", "#9370db", "#4b0082", "#8a2be2", "#663399", "#dda0dd", "#d8bfd8",
+               "#e6e6fa", "#b19cd9", "#856088"],
+    "pink": ["#ffc0cb", "#ffb6c1", "#ff69b4", "#ff1493", "#db7093", "#c71585", "#ff00ff",
+             "#f4c2c2", "#e75480"],
+    "brown": ["#8b4513", "#a0522d", "#654321", "#5c4033", "#964b00", "#7b5c4a", "#483c32",
+              "#8b5a2b", "#6f4e37"],
+    "beige": ["#f5f5dc", "#d2b48c", "#f5deb3", "#e8d8c0", "#c8ad7f", "#ffe4c4", "#c19a6b",
+              "#d6c6ac"],
+}  # fmt: skip
+_REF_FAMILY = [f for f, hexes in _REFERENCES.items() for _ in hexes]
+_REF_LAB = lab_of([_rgb_of_hex(h) for hexes in _REFERENCES.values() for h in hexes])
+
+# Below GREY_CHROMA (C* of LCh) a colour reads as a grey to a shopper. Near the ends of the
+# lightness scale more chroma is needed before a colour shows: a near-black burgundy still
+# looks black, and ivory or honeydew still look white.
+GREY_CHROMA = 6.0
+DARK_L, DARK_GREY_CHROMA = 15.0, 12.0
+PALE_L, PALE_GREY_CHROMA = 90.0, 10.0
+# Lightness cut-offs for black / grey / white. White is set fairly low on purpose: white
+# items photographed in ordinary light measure L* 70-90, not 100.
+BLACK_BELOW_L, WHITE_FROM_L = 22.0, 68.0
+
+
+def colour_family(rgb: RGB) -> str:
+    """A basic colour word (one of FAMILIES) for ``rgb``, e.g. (110, 74, 64) -> 'brown'."""
+    lab = lab_of(rgb)
+    lightness, chroma = lab[0], float(np.hypot(lab[1], lab[2]))
+    grey_below = (
+        DARK_GREY_CHROMA if lightness < DARK_L
+        else PALE_GREY_CHROMA if lightness >= PALE_L
+        else GREY_CHROMA
+    )  # fmt: skip
+    if chroma < grey_below:
+        if lightness < BLACK_BELOW_L:
+            return "black"
+        return "white" if lightness >= WHITE_FROM_L else "grey"
+    d = deltaE_ciede2000(_REF_LAB, lab[None, :])
+    return _REF_FAMILY[int(np.argmin(d))]

@@ -1,0 +1,78 @@
+"""Person-or-product decision and classification into the catalog taxonomy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.pose.logic import estimate_people
+from shared.models import EFFICIENTNET, efficientnet
+from shared.schemas import CategoryScore, Classification, Detection
+from shared.taxonomy import BACKGROUND, HEADWEAR_IMAGENET, category_scores, imagenet_categories
+
+# A hat must hold at least this much of the classifier's belief on the head region.
+HEADWEAR_MIN_SCORE = 0.2
+# background-other sums ~840 ImageNet classes, so it wins by sheer count on many product
+# shots; a catalog category is preferred as soon as it holds a meaningful share.
+ITEM_MIN_SCORE = 0.1
+
+
+def detect(rgb: np.ndarray) -> Detection:
+    """A photo is a person photo when BlazePose finds a body (its person detector, then
+    landmarks with a shoulder and a face or hip clearly seen). The landmarks are kept,
+    so the pose stage does not run the model again."""
+    people = estimate_people(rgb)
+    return Detection(is_person=bool(people), people=people)
+
+
+def _to_square(rgb: np.ndarray, fill: int = 255) -> np.ndarray:
+    """Pad to a square instead of centre-cropping, so a product is never cut off."""
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    return np.pad(rgb, ((top, side - h - top), (left, side - w - left), (0, 0)), constant_values=fill)
+
+
+def imagenet_probs(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+    import torch
+
+    size = EFFICIENTNET.input_size
+    x = cv2.resize(_to_square(rgb), (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
+    x = (x - 127.0) / 128.0
+    model = efficientnet()
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        logits = model(torch.from_numpy(x).permute(2, 0, 1)[None].to(device))
+    return torch.softmax(logits[0], dim=0).cpu().numpy()
+
+
+def classify(rgb: np.ndarray) -> Classification:
+    """Fold the ImageNet softmax into catalog categories (summed per category); the
+    result is background-other only when no catalog category holds ITEM_MIN_SCORE."""
+    probs = imagenet_probs(rgb)
+    scores = category_scores(probs)
+    items = [(c, s) for c, s in scores if c != BACKGROUND]
+    chosen = items[0] if items and items[0][1] >= ITEM_MIN_SCORE else (BACKGROUND, dict(scores).get(BACKGROUND, 0.0))
+    ranked = [chosen] + [cs for cs in scores if cs[0] != chosen[0]]
+    names = imagenet_categories()
+    top_classes = np.argsort(probs)[::-1][:5]
+    return Classification(
+        category=chosen[0],
+        score=round(chosen[1], 4),
+        top3=[CategoryScore(category=c, score=round(s, 4)) for c, s in ranked[:3]],
+        imagenet_top=[CategoryScore(category=names[i], score=round(float(probs[i]), 4)) for i in top_classes],
+    )
+
+
+def best_within(rgb: np.ndarray, allowed: tuple[str, ...]) -> CategoryScore:
+    """The most likely of a few allowed categories (a garment crop is known to be
+    clothing; the question is which kind). Falls back to the first allowed one."""
+    scores = dict(category_scores(imagenet_probs(rgb)))
+    best = max(allowed, key=lambda c: scores.get(c, 0.0))
+    return CategoryScore(category=best, score=round(scores.get(best, 0.0), 4))
+
+
+def headwear_score(rgb: np.ndarray) -> float:
+    """Classifier belief that a head region holds a hat, cap or helmet."""
+    probs = imagenet_probs(rgb)
+    return float(sum(probs[i] for i in HEADWEAR_IMAGENET))

@@ -1,0 +1,237 @@
+"""Decode uploaded product photos into RGB arrays, and encode results back to files.
+
+Every problem with an input file is raised as ImageError. Its message is shown to
+the person who uploaded the file (manifest `error` field, HTTP responses), so it says
+what is wrong with the file, not how the decoder failed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import struct
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 50_000_000
+MIN_SIDE = 32
+
+# Only what shop photos come in. Restricting Image.open also keeps uploads away from
+# Pillow's rarely used decoders (and from EPS, which would run Ghostscript).
+FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
+_ACCEPTED = "JPEG, PNG, WebP, TIFF, BMP, GIF"
+# Their magic numbers, to tell a damaged image (422) from a file that is no image (415).
+_MAGIC = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"BM": "BMP",
+}
+
+# What Pillow raises on damaged data: each decoder has its own habits (PNG raises
+# SyntaxError, a truncated JPEG OSError, ...), and Image.open only swallows some of them.
+_DAMAGED = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+
+WHITE = (255, 255, 255)  # transparent areas of a packshot go on white by default
+
+
+class ImageError(ValueError):
+    """What is wrong with an image file, worded for the user who uploaded it.
+
+    `code` lets the HTTP layer pick a status without parsing the message: "empty",
+    "unsupported" (415), "too_large" (413), "too_small", "corrupt" (422), "unreadable".
+    """
+
+    def __init__(self, message: str, code: str = "corrupt"):
+        super().__init__(message)
+        self.code = code
+
+
+def decode_image(
+    data: bytes, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE
+) -> np.ndarray:
+    """Decode image file bytes into an upright HxWx3 uint8 RGB array (C-contiguous, writable).
+
+    Size limits are checked from the header, before any pixel data is decoded.
+    Animated GIF/WebP give their first frame; transparency is composited onto white.
+    """
+    with _open(data, max_pixels) as im:
+        _check_size(*im.size, max_pixels=max_pixels, min_side=min_side)
+        try:
+            im.load()
+        except _DAMAGED as e:
+            raise ImageError(f"the image data is truncated or corrupt: {e}") from None
+        return _to_rgb(_upright(im))
+
+
+def read_image(
+    path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE
+) -> np.ndarray:
+    """decode_image() on a file's contents."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        msg = f"cannot read {os.fspath(path)}: {e.strerror or e}"
+        raise ImageError(msg, "unreadable") from None
+    return decode_image(data, max_pixels=max_pixels, min_side=min_side)
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the header alone, for cheap validation at upload time.
+
+    This is the size as stored, before EXIF rotation: a portrait phone photo may
+    report landscape. Pixel count and short side are the same either way.
+    """
+    with _open(data, MAX_PIXELS) as im:
+        return im.size
+
+
+def parse_background(value: str | None) -> tuple[int, int, int] | None:
+    """"transparent" or None -> None (keep alpha); "white" or "#rrggbb" / "#rgb" -> (r, g, b).
+
+    Raises ValueError (not ImageError: it is a bad request parameter, not a bad file).
+    """
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v == "transparent":
+        return None
+    if v == "white":
+        return WHITE
+    m = re.fullmatch(r"#([0-9a-f]{6}|[0-9a-f]{3})", v)
+    if not m:
+        raise ValueError(
+            f"invalid background {value!r}: "
+            "use 'transparent', 'white' or a hex colour like '#f0f0f0'"
+        )
+    hex6 = m[1] if len(m[1]) == 6 else "".join(c * 2 for c in m[1])
+    return tuple(int(hex6[i : i + 2], 16) for i in (0, 2, 4))
+
+
+_OUTPUT = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG", "jpg": "JPEG"}
+
+
+def encode_image(
+    rgb_or_rgba: np.ndarray, fmt: str = "png", *, background: str | None = None, quality: int = 90
+) -> bytes:
+    """Encode an HxWx3 (RGB) or HxWx4 (RGBA) uint8 array as png, webp or jpeg.
+
+    PNG and WebP keep alpha unless a background colour is given; then (and always for
+    JPEG, which has no alpha) transparent areas are composited onto that colour, white
+    by default. `quality` applies to webp and jpeg.
+    """
+    pil_format = _OUTPUT.get(fmt.lower())
+    if pil_format is None:
+        raise ValueError(f"unsupported output format {fmt!r}: use png, webp or jpeg")
+    a = np.ascontiguousarray(rgb_or_rgba)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] not in (3, 4):
+        raise ValueError(f"expected an HxWx3 or HxWx4 uint8 array, got {a.shape} {a.dtype}")
+    bg = parse_background(background)
+
+    im = Image.fromarray(a)  # RGB or RGBA, from the shape
+    if im.mode == "RGBA" and (bg is not None or pil_format == "JPEG"):
+        im = _flatten(im, bg or WHITE)
+    options = {} if pil_format == "PNG" else {"quality": quality}
+    buf = io.BytesIO()
+    im.save(buf, pil_format, **options)
+    return buf.getvalue()
+
+
+# --- internals ---------------------------------------------------------------------
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Image.open (lazy: header only) with every failure turned into an ImageError."""
+    if not data:
+        raise ImageError("empty file (0 bytes)", "empty")
+    try:
+        return Image.open(io.BytesIO(data), formats=FORMATS)
+    except UnidentifiedImageError:
+        # Pillow also says "cannot identify" when a known format's header is damaged
+        # (e.g. a PNG chunk with a bad checksum).
+        if fmt := _sniff(data):
+            msg = f"the image data is truncated or corrupt: unreadable {fmt} header"
+            raise ImageError(msg) from None
+        raise ImageError(
+            f"not a supported image; accepted formats: {_ACCEPTED}", "unsupported"
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # Pillow refuses huge headers inside Image.open (over 2 * Image.MAX_IMAGE_PIXELS,
+        # ~179 MP; over ~89 MP when warnings are errors), before we can read im.size.
+        # We leave that global limit alone: it is a backstop for every Pillow user in the
+        # process, and ours is lower (a max_pixels above ~179 MP is capped by it).
+        # Pillow's message has only the pixel count, not the dimensions.
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        found = f"{int(m[1]) / 1e6:.0f} megapixels" if m else "too many pixels"
+        raise ImageError(
+            f"image too large: {found}; the limit is {max_pixels / 1e6:g} megapixels", "too_large"
+        ) from None
+    except _DAMAGED as e:  # recognised as an image, but the header is damaged
+        raise ImageError(f"the image data is truncated or corrupt: {e}") from None
+
+
+def _sniff(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((fmt for magic, fmt in _MAGIC.items() if data.startswith(magic)), None)
+
+
+def _check_size(w: int, h: int, *, max_pixels: int, min_side: int) -> None:
+    if w * h > max_pixels:
+        raise ImageError(
+            f"image too large: {w}x{h} px ({w * h / 1e6:.1f} megapixels); "
+            f"the limit is {max_pixels / 1e6:g} megapixels",
+            "too_large",
+        )
+    if min(w, h) < min_side:
+        raise ImageError(
+            f"image too small: {w}x{h} px; at least {min_side} px on each side", "too_small"
+        )
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation, so a phone photo stored sideways comes out upright."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:
+        # A malformed EXIF block damages metadata, not pixels: keep the photo as stored
+        # rather than reject an image that decoded fine.
+        return im
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit greyscale (PNG, TIFF). Pillow's convert("L") clips at 255 rather than
+        # scaling, which would turn nearly the whole image white. 32-bit "I" is taken
+        # as 16-bit too (older Pillow opens 16-bit PNG so).
+        grey = (np.clip(np.asarray(im), 0, 65535) / 257).round()
+    elif im.mode == "F":
+        # Float TIFFs are normally 0..1; any other range is read as 0..255.
+        grey = np.nan_to_num(np.asarray(im, dtype=np.float64))
+        grey = (grey * 255 if grey.max() <= 1.0 else grey).clip(0, 255).round()
+    else:
+        grey = None
+    if grey is not None:
+        return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
+
+    bands = im.getbands()
+    if "A" in bands or "a" in bands or "transparency" in im.info:
+        # RGBA, LA, PA, and P/L/RGB with a transparent colour (PNG tRNS, GIF).
+        im = _flatten(im.convert("RGBA"), WHITE)
+    else:
+        # L, 1, P, CMYK (Pillow already undoes Adobe's inverted CMYK), YCbCr, ...
+        # 16-bit-per-channel RGB(A) PNG/TIFF arrive as 8-bit from Pillow already.
+        im = im.convert("RGB")
+    return np.array(im, dtype=np.uint8)  # a C-contiguous, writable copy
+
+
+def _flatten(im: Image.Image, rgb: tuple[int, int, int]) -> Image.Image:
+    """Composite an RGBA image onto an opaque colour; returns RGB."""
+    background = Image.new("RGBA", im.size, (*rgb, 255))
+    return Image.alpha_composite(background, im).convert("RGB")

@@ -1,0 +1,177 @@
+"""Colour measurement on items painted onto a real, busy photo (skimage's astronaut)."""
+
+import numpy as np
+import pytest
+from skimage import data, draw
+from skimage.color import deltaE_ciede2000
+
+from services.color.logic import colour_family, colour_name, dominant_color, hex_of, swatch
+from services.color.names import FAMILIES, lab_of
+
+BACKGROUND = data.astronaut()  # 512x512, many colours: suit, flag, skin, dark space
+
+
+def delta_e(a, b) -> float:
+    return float(deltaE_ciede2000(lab_of(a), lab_of(b)))
+
+
+def item_mask(shape=BACKGROUND.shape[:2]) -> np.ndarray:
+    """An irregular item: an ellipse and a polygon that overlap (~38,000 pixels)."""
+    mask = np.zeros(shape, bool)
+    mask[draw.ellipse(250, 220, 120, 70, shape=shape, rotation=0.4)] = True
+    mask[draw.polygon([300, 420, 460, 330], [200, 150, 330, 380], shape=shape)] = True
+    return mask
+
+
+def paint(mask: np.ndarray, colours, shares=(1.0,), seed: int = 0) -> np.ndarray:
+    """The background with the item painted in colours (split top to bottom by shares)
+    plus mild sensor-like noise (sigma 3) on the item."""
+    img = BACKGROUND.astype(np.float64)
+    idx = np.flatnonzero(mask)  # raster order: splitting it cuts the item top to bottom
+    bounds = np.round(np.cumsum((0.0, *shares)) * len(idx)).astype(int)
+    flat = img.reshape(-1, 3)
+    for colour, lo, hi in zip(colours, bounds[:-1], bounds[1:]):
+        flat[idx[lo:hi]] = colour
+    flat[idx] += np.random.default_rng(seed).normal(0, 3, (len(idx), 3))
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+PAINTED = {
+    "red": (200, 30, 40),
+    "navy": (25, 35, 90),
+    "beige": (225, 205, 170),
+    "near-white": (245, 244, 240),
+    "mid grey": (128, 128, 128),
+}
+
+
+@pytest.mark.parametrize("colour", PAINTED.values(), ids=PAINTED.keys())
+def test_dominant_colour_of_a_plain_item_on_a_busy_photo(colour):
+    mask = item_mask()
+    result = dominant_color(paint(mask, [colour]), mask)
+    assert delta_e(result.rgb, colour) < 3
+    assert result.hex == hex_of(result.rgb)
+    assert result.palette[0].share > 0.95  # noise does not split a plain colour
+    assert sum(p.share for p in result.palette) == pytest.approx(1.0)
+
+
+def test_two_colour_item_gives_its_own_colours_and_shares_not_the_background():
+    green, yellow = (40, 140, 60), (230, 200, 40)
+    mask = item_mask()
+    result = dominant_color(paint(mask, [green, yellow], shares=(0.7, 0.3)), mask)
+    assert delta_e(result.rgb, green) < 3
+    first, second = result.palette[:2]
+    assert delta_e(second.rgb, yellow) < 3
+    assert first.share == pytest.approx(0.7, abs=0.02)
+    assert second.share == pytest.approx(0.3, abs=0.02)
+    assert len(result.palette) == 2  # nothing of the photo behind the item got in
+
+
+def test_without_a_mask_the_whole_photo_counts():
+    result = dominant_color(BACKGROUND)
+    assert 1 < len(result.palette) <= 5
+    shares = [p.share for p in result.palette]
+    assert shares == sorted(shares, reverse=True)
+
+
+def test_float_alpha_mask_counts_only_alpha_above_one_half():
+    mask = item_mask()
+    img = paint(mask, [PAINTED["red"]])
+    alpha = np.where(mask, 0.8, 0.3)  # a faint halo over the background must not count
+    assert dominant_color(img, alpha) == dominant_color(img, mask)
+
+
+def test_same_seed_gives_the_same_result():
+    img = BACKGROUND
+    assert dominant_color(img, seed=3) == dominant_color(img, seed=3)
+
+
+def test_empty_mask_raises_a_clear_error():
+    with pytest.raises(ValueError, match="no item pixels to measure the colour of"):
+        dominant_color(BACKGROUND, np.zeros(BACKGROUND.shape[:2], bool))
+    with pytest.raises(ValueError, match="no item pixels"):
+        dominant_color(BACKGROUND, np.full(BACKGROUND.shape[:2], 0.2))
+
+
+def test_mask_of_the_wrong_shape_is_refused():
+    with pytest.raises(ValueError, match="mask shape"):
+        dominant_color(BACKGROUND, np.ones((10, 10), bool))
+
+
+def test_one_pixel_mask():
+    mask = np.zeros(BACKGROUND.shape[:2], bool)
+    mask[100, 200] = True
+    result = dominant_color(BACKGROUND, mask)
+    assert result.rgb == tuple(int(v) for v in BACKGROUND[100, 200])
+    assert [p.share for p in result.palette] == [1.0]
+
+
+def test_three_pixel_mask_with_fewer_pixels_than_clusters():
+    img = BACKGROUND.copy()
+    img[0, 0], img[0, 1], img[0, 2] = (255, 0, 0), (0, 128, 0), (0, 0, 255)
+    mask = np.zeros(img.shape[:2], bool)
+    mask[0, :3] = True
+    result = dominant_color(img, mask, k=5)
+    assert sorted(p.rgb for p in result.palette) == [(0, 0, 255), (0, 128, 0), (255, 0, 0)]
+    assert [p.share for p in result.palette] == pytest.approx([1 / 3] * 3)
+
+
+@pytest.mark.parametrize(
+    "rgb, name",
+    [
+        ((255, 0, 0), "red"),
+        ((0, 0, 128), "navy"),
+        ((47, 79, 79), "darkslategray"),
+        ((128, 128, 128), "gray"),  # CSS spells it both ways; one spelling, always
+        ((0, 255, 255), "aqua"),  # = cyan
+        ((250, 5, 8), "red"),  # near, not exact
+    ],
+)
+def test_colour_name_is_the_nearest_css_name(rgb, name):
+    assert colour_name(rgb) == name
+
+
+@pytest.mark.parametrize(
+    "rgb, family",
+    [
+        ((0, 0, 0), "black"),
+        ((30, 28, 30), "black"),
+        ((255, 255, 255), "white"),
+        ((236, 236, 236), "white"),
+        ((255, 255, 240), "white"),  # ivory: a pale tint still reads as white
+        ((128, 128, 128), "grey"),
+        ((80, 78, 82), "grey"),
+        ((200, 30, 40), "red"),
+        ((128, 0, 32), "red"),  # burgundy
+        ((255, 140, 0), "orange"),
+        ((250, 220, 30), "yellow"),
+        ((30, 140, 60), "green"),
+        ((85, 107, 47), "green"),  # olive
+        ((30, 90, 200), "blue"),
+        ((135, 206, 235), "blue"),  # sky blue
+        ((25, 35, 90), "navy"),
+        ((110, 40, 140), "purple"),
+        ((255, 150, 180), "pink"),
+        ((241, 67, 121), "pink"),
+        ((110, 70, 40), "brown"),
+        ((225, 205, 170), "beige"),
+    ],
+)
+def test_colour_family(rgb, family):
+    assert colour_family(rgb) == family
+
+
+def test_colour_family_always_answers_a_family_word():
+    rng = np.random.default_rng(0)
+    assert {colour_family(c) for c in rng.integers(0, 256, (300, 3))} <= set(FAMILIES)
+
+
+@pytest.mark.parametrize("size", [50, 7])
+def test_swatch_has_the_size_and_exact_colour(size):
+    img = swatch((110, 74, 64), size)
+    assert img.mode == "RGB" and img.size == (size, size)
+    assert img.getcolors() == [(size * size, (110, 74, 64))]
+
+
+def test_hex_of():
+    assert hex_of((255, 0, 16)) == "#ff0010"
