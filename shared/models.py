@@ -6,14 +6,22 @@ model hub. `make setup` fetches the one that is not a Python wheel (see model_se
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import os
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from shared.settings import settings
+
+# mediapipe logs through glog/absl at import and on first use; keep the CLI's output readable.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,8 @@ def efficientnet():
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
-    model = EfficientNet.from_pretrained("efficientnet-lite2", weights_path=str(check_file(EFFICIENTNET)))
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
+        model = EfficientNet.from_pretrained("efficientnet-lite2", weights_path=str(check_file(EFFICIENTNET)))
     return model.eval().to("cuda" if use_cuda() else "cpu")
 
 

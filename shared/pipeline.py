@@ -102,7 +102,9 @@ def person_items(rgb: np.ndarray, people: list[Person], options: Options, timing
                 category_score=category.score, top3=[category], box=box,
                 files=ItemFiles(image=""), color=color,
             )
-            results.append(ItemResult(item, _crop(rgb, box), cutout(rgb, alpha, box)))
+            # The cutout shows the garment's own region of the person, not the whole body.
+            garment_alpha = np.where(in_region, alpha, 0.0)
+            results.append(ItemResult(item, _crop(rgb, box), cutout(rgb, garment_alpha, box)))
     return results
 
 

@@ -5,23 +5,44 @@ from __future__ import annotations
 import numpy as np
 
 from services.pose.logic import estimate_people
-from shared.models import EFFICIENTNET, efficientnet
-from shared.schemas import CategoryScore, Classification, Detection
+from shared.models import EFFICIENTNET, efficientnet, selfie_segmenter
+from shared.schemas import CategoryScore, Classification, Detection, Person
 from shared.taxonomy import BACKGROUND, HEADWEAR_IMAGENET, category_scores, imagenet_categories
 
+# Share of a body's torso the person matte must cover for the body to count.
+TORSO_COVERAGE = 0.5
 # A hat must hold at least this much of the classifier's belief on the head region.
 HEADWEAR_MIN_SCORE = 0.2
 # background-other sums ~840 ImageNet classes, so it wins by sheer count on many product
 # shots; a catalog category is preferred as soon as it holds a meaningful share.
 ITEM_MIN_SCORE = 0.1
+# Below this the classifier has no opinion on which kind of garment a crop shows.
+GARMENT_MIN_SCORE = 0.05
 
 
 def detect(rgb: np.ndarray) -> Detection:
     """A photo is a person photo when BlazePose finds a body (its person detector, then
-    landmarks with a shoulder and a face or hip clearly seen). The landmarks are kept,
-    so the pose stage does not run the model again."""
-    people = estimate_people(rgb)
+    landmarks with a shoulder and a face or hip clearly seen) AND the person matte covers
+    that body's torso. BlazePose alone sometimes places a second, phantom body at the
+    frame's edge; the matte alone is too coarse to count or separate people. The
+    landmarks are kept, so the pose stage does not run the model again."""
+    candidates = estimate_people(rgb)
+    if not candidates:
+        return Detection(is_person=False, people=[])
+    person_matte = selfie_segmenter().process(np.ascontiguousarray(rgb)).segmentation_mask
+    people = [p for p in candidates if _torso_coverage(person_matte, p) >= TORSO_COVERAGE]
     return Detection(is_person=bool(people), people=people)
+
+
+def _torso_coverage(person_matte: np.ndarray, person: Person) -> float:
+    """Mean person-matte value inside the shoulder-hip quadrilateral."""
+    import cv2
+
+    points = {k.name: (k.x, k.y) for k in person.keypoints}
+    quad = np.array([points[n] for n in ("left_shoulder", "right_shoulder", "right_hip", "left_hip")], np.int32)
+    mask = np.zeros(person_matte.shape, np.uint8)
+    cv2.fillPoly(mask, [quad], 1)
+    return float(person_matte[mask > 0].mean()) if mask.any() else 0.0
 
 
 def _to_square(rgb: np.ndarray, fill: int = 255) -> np.ndarray:
@@ -66,9 +87,12 @@ def classify(rgb: np.ndarray) -> Classification:
 
 def best_within(rgb: np.ndarray, allowed: tuple[str, ...]) -> CategoryScore:
     """The most likely of a few allowed categories (a garment crop is known to be
-    clothing; the question is which kind). Falls back to the first allowed one."""
+    clothing; the question is which kind). When the classifier has no real opinion,
+    the first, most common one is kept."""
     scores = dict(category_scores(imagenet_probs(rgb)))
     best = max(allowed, key=lambda c: scores.get(c, 0.0))
+    if scores.get(best, 0.0) < GARMENT_MIN_SCORE:
+        best = allowed[0]
     return CategoryScore(category=best, score=round(scores.get(best, 0.0), 4))
 
 
