@@ -54,5 +54,48 @@ def run(
     console.print(f"{len(manifest.images) - failed} ok, {failed} failed -> {out / 'index.html'}")
 
 
+@app.command("eval")
+def evaluate_cmd(
+    labels: Path = typer.Argument(..., exists=True, dir_okay=False, help="Labels JSON (one entry per photo)."),
+    images: Path = typer.Option(..., "--images", exists=True, file_okay=False, help="Folder holding the labelled photos."),
+    report: Path | None = typer.Option(None, "--report", help="Write the full report as JSON here."),
+    out: Path | None = typer.Option(None, "--out", help="Keep the catalog and the worst-cases sheet here."),
+) -> None:
+    """Score the pipeline against hand labels: kind, people, garments, taxonomy, colour."""
+    import json
+
+    from rich.table import Table
+
+    from shared.evaluation import evaluate
+
+    count = len(json.loads(labels.read_text()))
+    with Progress(console=console) as progress:
+        task = progress.add_task("Evaluating", total=count)
+        result = evaluate(labels, images, out, on_photo=lambda _: progress.advance(task))
+
+    table = Table(title=f"Catalog accuracy on {result['photos']} labelled photos")
+    table.add_column("measure")
+    table.add_column("overall", justify="right")
+    groups = list(result["per_category"])
+    for group in groups:
+        table.add_column(group, justify="right")
+    fmt = lambda v: "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    rows = ["photos", "kind_accuracy", "people_count_accuracy", "taxonomy_top1", "taxonomy_top3",
+            "colour_name_agreement", "colour_de2000_median", "colour_de2000_p90"]
+    for key in rows:
+        table.add_row(key, fmt(result[key]), *(fmt(result["per_category"][g][key]) for g in groups))
+    for garment, pr in result["garments"].items():
+        table.add_row(f"{garment} precision / recall", f"{fmt(pr['precision'])} / {fmt(pr['recall'])}",
+                      *("" for _ in groups))
+    console.print(table)
+    console.print(f"{len(result['failures'])} photos with problems; worst cases: {result['contact_sheet']}")
+    for photo in result["failures"]:
+        console.print(f"  {photo['file']}: " + "; ".join(photo["problems"]), highlight=False)
+    if report:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result, indent=2))
+        console.print(f"report: {report}")
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,191 @@
+"""Accuracy of the catalog against hand labels (`catalog eval`).
+
+A labels file is a JSON list, one entry per photo: `file`, `kind`, `persons`,
+`garments_visible`, `garment_colours`, `product_category`, `product_categories_ok`,
+`product_colour` (see the README). The pipeline runs on each labelled photo and its
+manifest record is compared with the label.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from skimage.color import deltaE_ciede2000
+
+from services.color.names import colour_family, lab_of
+from shared.pipeline import process_file
+from shared.schemas import GARMENTS, ImageRecord, Options
+
+# Label words that name a shade of one of the colour families the product reports.
+FAMILY_SYNONYMS = {"silver": "grey", "gray": "grey", "gold": "yellow", "burgundy": "red", "maroon": "red",
+                   "cream": "beige", "ivory": "white", "khaki": "beige", "lilac": "purple", "mauve": "purple",
+                   "charcoal": "grey", "teal": "green", "olive": "green", "tan": "brown"}
+
+
+def _hex_rgb(value: str) -> tuple[int, int, int]:
+    value = value.lstrip("#")
+    return tuple(int(value[i : i + 2], 16) for i in (0, 2, 4))
+
+
+def _delta_e(a_hex: str, b_hex: str) -> float:
+    return float(deltaE_ciede2000(lab_of(_hex_rgb(a_hex)), lab_of(_hex_rgb(b_hex))))
+
+
+def expects_person(label: dict) -> bool:
+    return label.get("kind") == "person" or label.get("product_category") == "model"
+
+
+def _main_person_items(record: ImageRecord) -> dict:
+    return {i.garment: i for i in record.items if i.type == "garment" and i.person == 0}
+
+
+def _compare_colour(label_colour: dict | None, item, what: str, photo: dict, colours: list) -> None:
+    if not label_colour or label_colour.get("name") in (None, "multicolour") or not label_colour.get("hex"):
+        return
+    if item is None or item.color is None:
+        return
+    expected = FAMILY_SYNONYMS.get(label_colour["name"], label_colour["name"])
+    got = colour_family(item.color.rgb)
+    de = _delta_e(label_colour["hex"], item.color.hex)
+    colours.append({"photo": photo["file"], "what": what, "expected": expected, "got": got, "de2000": de})
+    if got != expected or de > 20:
+        photo["problems"].append(
+            f"{what} colour: labelled {label_colour['name']} {label_colour['hex']}, got {got} {item.color.hex} (dE {de:.0f})"
+        )
+
+
+def score_photo(label: dict, record: ImageRecord, counts: dict, colours: list) -> dict:
+    """Compare one record with its label; tally into counts; return the photo's entry."""
+    photo = {"file": label["file"], "category": label.get("product_category"), "problems": []}
+    if record.status != "ok":
+        photo["problems"].append(f"failed: {record.error}")
+    want_person, got_person = expects_person(label), record.kind == "person"
+    counts["kind"].append(want_person == got_person)
+    if want_person != got_person:
+        photo["problems"].append(f"kind: labelled {'person' if want_person else 'product'}, got {record.kind}")
+    counts["people"].append(record.people == label.get("persons", 0))
+    if record.people != label.get("persons", 0):
+        photo["problems"].append(f"people: labelled {label.get('persons', 0)}, got {record.people}")
+
+    if want_person:
+        found = _main_person_items(record)
+        visible = set(label.get("garments_visible", []))
+        for g in GARMENTS:
+            tally = counts["garments"][g]
+            if g in found and g in visible:
+                tally["tp"] += 1
+            elif g in found:
+                tally["fp"] += 1
+                photo["problems"].append(f"garment {g}: cropped but not visible")
+            elif g in visible:
+                tally["fn"] += 1
+                photo["problems"].append(f"garment {g}: visible but not cropped")
+        for g, colour in (label.get("garment_colours") or {}).items():
+            _compare_colour(colour, found.get(g), g, photo, colours)
+    else:
+        products = [i for i in record.items if i.type == "product"]
+        accepted = {label.get("product_category"), *label.get("product_categories_ok", [])}
+        first = products[0] if products else None
+        top1 = first is not None and first.category in accepted
+        top3 = first is not None and any(c.category in accepted for c in first.top3)
+        counts["top1"].append(top1)
+        counts["top3"].append(top3)
+        if not top1:
+            got = first.category if first else record.kind
+            photo["problems"].append(f"category: labelled {label.get('product_category')}, got {got}")
+        _compare_colour(label.get("product_colour"), first, "product", photo, colours)
+    return photo
+
+
+def _rate(values: list[bool]) -> float | None:
+    return round(float(np.mean(values)), 3) if values else None
+
+
+def _new_counts() -> dict:
+    return {"kind": [], "people": [], "top1": [], "top3": [],
+            "garments": {g: {"tp": 0, "fp": 0, "fn": 0} for g in GARMENTS}}
+
+
+def _summary(counts: dict, colours: list) -> dict:
+    des = [c["de2000"] for c in colours]
+    garments = {}
+    for g, t in counts["garments"].items():
+        garments[g] = {
+            "precision": round(t["tp"] / (t["tp"] + t["fp"]), 3) if t["tp"] + t["fp"] else None,
+            "recall": round(t["tp"] / (t["tp"] + t["fn"]), 3) if t["tp"] + t["fn"] else None,
+            **t,
+        }
+    return {
+        "photos": len(counts["kind"]),
+        "kind_accuracy": _rate(counts["kind"]),
+        "people_count_accuracy": _rate(counts["people"]),
+        "garments": garments,
+        "taxonomy_top1": _rate(counts["top1"]),
+        "taxonomy_top3": _rate(counts["top3"]),
+        "colour_name_agreement": _rate([c["expected"] == c["got"] for c in colours]),
+        "colour_de2000_median": round(float(np.median(des)), 2) if des else None,
+        "colour_de2000_p90": round(float(np.percentile(des, 90)), 2) if des else None,
+    }
+
+
+def evaluate(labels_path: Path, images_dir: Path, out_dir: Path | None = None, options: Options | None = None,
+             on_photo=None) -> dict:
+    """Run the pipeline on every labelled photo and score it, overall and per category
+    (the top-level part of the labelled category: clothing, food, model, ...)."""
+    labels = json.loads(Path(labels_path).read_text())
+    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="catalog-eval-"))
+    options = options or Options()
+    overall, colours = _new_counts(), []
+    by_group: dict[str, tuple[dict, list]] = defaultdict(lambda: (_new_counts(), []))
+    photos, records = [], {}
+    for label in labels:
+        path = Path(images_dir) / label["file"]
+        record = process_file(path, out_dir, Path(label["file"]).stem, options)
+        records[label["file"]] = record
+        group = (label.get("product_category") or "unknown").split("/")[0]
+        group_counts, group_colours = by_group[group]
+        score_photo(label, record, group_counts, group_colours)
+        photos.append(score_photo(label, record, overall, colours))
+        if on_photo:
+            on_photo(photos[-1])
+    report = _summary(overall, colours)
+    report["per_category"] = {g: _summary(c, col) for g, (c, col) in sorted(by_group.items())}
+    report["failures"] = [p for p in photos if p["problems"]]
+    report["colours"] = colours
+    report["output_dir"] = str(out_dir)
+    sheet = contact_sheet(report["failures"], records, out_dir)
+    report["contact_sheet"] = str(sheet) if sheet else None
+    return report
+
+
+def contact_sheet(failures: list[dict], records: dict[str, ImageRecord], out_dir: Path, count: int = 12) -> Path | None:
+    """The photos with the most problems side by side, each with its problems written
+    under it, so a person can look at what went wrong."""
+    from PIL import Image, ImageDraw
+
+    worst = sorted(failures, key=lambda p: -len(p["problems"]))[:count]
+    if not worst:
+        return None
+    cell_w, img_h, text_h, cols = 320, 300, 110, 4
+    rows = (len(worst) + cols - 1) // cols
+    sheet = Image.new("RGB", (cols * cell_w, rows * (img_h + text_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for n, photo in enumerate(worst):
+        x, y = (n % cols) * cell_w, (n // cols) * (img_h + text_h)
+        record = records[photo["file"]]
+        preview = out_dir / record.preview if record.preview else Path(record.source)
+        try:
+            im = Image.open(preview).convert("RGB")
+            im.thumbnail((cell_w - 10, img_h - 10))
+            sheet.paste(im, (x + 5, y + 5))
+        except OSError:
+            draw.text((x + 10, y + 10), "(unreadable)", fill="red")
+        lines = [photo["file"], *photo["problems"]][:7]
+        draw.multiline_text((x + 5, y + img_h), "\n".join(line[:52] for line in lines), fill="black", spacing=2)
+    path = out_dir / "worst-cases.jpg"
+    sheet.save(path, quality=85)
+    return path
