@@ -23,6 +23,7 @@ from services.pose.logic import draw_skeleton, frame, garment_body_mask, garment
 from services.segment.logic import ALPHA_ITEM, Instance, cutout, matte, split_instances
 from shared.imageio import ImageError, encode_image, read_image
 from shared.schemas import CategoryScore, Garment, ImageRecord, Item, ItemFiles, Manifest, Options, Person
+from shared.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def process_file(path: Path, out_dir: Path, slug: str, options: Options) -> Imag
     """One photo from file to catalog entry. Never raises: a bad photo fails alone."""
     record = ImageRecord(source=str(path), status="ok")
     try:
-        rgb = read_image(path)
+        rgb = read_image(path, max_pixels=settings().max_pixels, min_side=settings().min_side)
         record.height, record.width = rgb.shape[:2]
         result = analyse(rgb, options)
         record.kind = result.kind

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.imageio import MAX_PIXELS, MIN_SIDE
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -13,8 +15,8 @@ class Settings(BaseSettings):
 
     models_dir: Path = PROJECT_ROOT / "models"
     device: str = "auto"  # auto | cpu | cuda
-    max_pixels: int = 50_000_000
-    min_side: int = 32
+    max_pixels: int = MAX_PIXELS  # larger uploads are refused (decompression bombs)
+    min_side: int = MIN_SIDE
 
 
 @cache

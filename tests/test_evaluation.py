@@ -1,0 +1,74 @@
+"""catalog eval: scores against a labels file, on committed photos with real models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES
+
+LABELS = [
+    {"file": "person_fullbody_scene_12.jpg", "kind": "person", "persons": 1,
+     "garments_visible": ["top", "bottom", "shoes"], "garment_colours": {},
+     "product_category": "model", "product_categories_ok": [], "product_colour": None},
+    {"file": "cosmetics_white_bg_06.jpg", "kind": "product", "persons": 0, "garments_visible": [],
+     "garment_colours": {}, "product_category": "background-other",
+     "product_categories_ok": ["cosmetics/skincare"], "product_colour": {"name": "multicolour"}},
+    # Deliberately wrong: a scene with nobody in it, labelled as two people in hats.
+    {"file": "scene_noperson_06.jpg", "kind": "person", "persons": 2, "garments_visible": ["headwear"],
+     "garment_colours": {}, "product_category": "model", "product_categories_ok": [], "product_colour": None},
+]
+REQUIRED = ["kind_accuracy", "people_count_accuracy", "garments", "taxonomy_top1", "taxonomy_top3",
+            "colour_name_agreement", "colour_de2000_median", "colour_de2000_p90", "failures"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval")
+    labels = folder / "labels.json"
+    labels.write_text(json.dumps(LABELS))
+    out = folder / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "eval", str(labels), "--images", str(FIXTURES),
+         "--report", str(out), "--out", str(folder / "catalog")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(out.read_text()), done.stdout
+
+
+def test_report_has_every_measure(report):
+    result, _ = report
+    assert all(key in result for key in REQUIRED)
+    assert set(result["garments"]) == {"top", "bottom", "headwear", "shoes"}
+
+
+def test_scores_count_right_and_wrong_photos(report):
+    result, _ = report
+    # The footballer and the bottle are judged right; the mislabelled scene is not.
+    assert result["kind_accuracy"] == pytest.approx(2 / 3, abs=0.01)
+    assert result["people_count_accuracy"] == pytest.approx(2 / 3, abs=0.01)
+    assert result["taxonomy_top1"] == 1.0  # the bottle: background-other or skincare
+    assert result["garments"]["top"]["recall"] == 1.0
+    assert result["garments"]["headwear"]["recall"] == 0.0  # the "hats" on the scene
+
+
+def test_failures_name_the_photo_and_the_problem(report):
+    result, stdout = report
+    by_file = {f["file"]: f["problems"] for f in result["failures"]}
+    assert "scene_noperson_06.jpg" in by_file
+    assert any("kind" in p and "person" in p for p in by_file["scene_noperson_06.jpg"])
+    assert any("people" in p for p in by_file["scene_noperson_06.jpg"])
+    assert "scene_noperson_06.jpg" in stdout
+    sheet = Path(result["contact_sheet"])
+    assert sheet.is_file() and sheet.stat().st_size > 1000
+
+
+def test_per_category_breakdown(report):
+    result, _ = report
+    assert set(result["per_category"]) == {"model", "background-other"}
+    assert result["per_category"]["background-other"]["taxonomy_top1"] == 1.0
