@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from services.color.logic import dominant_color, swatch
+from services.color.logic import dominant_color, swatch, without_tone
+from services.color.names import lab_of
 from services.detect.logic import HEADWEAR_MIN_SCORE, best_within, classify, detect, headwear_score
-from services.pose.logic import draw_skeleton, frame, garment_body_mask, garment_regions
+from services.pose.logic import draw_skeleton, face_mask, frame, garment_body_mask, garment_regions
 from services.segment.logic import ALPHA_ITEM, Instance, cutout, matte, split_instances
 from shared.imageio import ImageError, encode_image, read_image
 from shared.schemas import CategoryScore, Garment, ImageRecord, Item, ItemFiles, Manifest, Options, Person
@@ -74,6 +75,18 @@ def _colour(rgb: np.ndarray, mask: np.ndarray, fallback: np.ndarray, k: int):
     return dominant_color(rgb, None, k=k)
 
 
+def _skin_tone(rgb: np.ndarray, person: Person) -> np.ndarray | None:
+    """The person's skin colour (CIELAB median of the face), when the face is seen and
+    its colour is plausibly skin: warm hue, some chroma. A back view can place "face"
+    points on hair, whose colour must not be taken out of the garments."""
+    face = face_mask(person, rgb.shape[1], rgb.shape[0])
+    if face is None:
+        return None
+    tone = np.median(lab_of(rgb[face]), axis=0)
+    chroma, hue = np.hypot(tone[1], tone[2]), np.degrees(np.arctan2(tone[2], tone[1]))
+    return tone if chroma >= 8 and 15 <= hue <= 95 and tone[0] >= 20 else None
+
+
 def person_items(rgb: np.ndarray, people: list[Person], options: Options, timings: dict) -> list[ItemResult]:
     h, w = rgb.shape[:2]
     with _timed(timings, "segment"):
@@ -83,6 +96,7 @@ def person_items(rgb: np.ndarray, people: list[Person], options: Options, timing
     for index, person in enumerate(people):
         with _timed(timings, "pose"):
             regions = {g: box for g, box in garment_regions(person, w, h).items() if g in options.garments}
+        skin = _skin_tone(rgb, person)
         for garment, region in regions.items():
             with _timed(timings, "classify"):
                 if garment == "headwear":
@@ -95,6 +109,8 @@ def person_items(rgb: np.ndarray, people: list[Person], options: Options, timing
             box = frame(region, w, h, options.aspect, options.padding)
             with _timed(timings, "color"):
                 on_body = garment_body_mask(person, garment, w, h) & person_pixels
+                if skin is not None:
+                    on_body = without_tone(rgb, on_body, skin)
                 in_region = np.zeros_like(person_pixels)
                 in_region[region[1] : region[3], region[0] : region[2]] = True
                 color = _colour(rgb, on_body, in_region & person_pixels, options.palette_size)

@@ -125,3 +125,20 @@ def dominant_color(
         palette.append(PaletteEntry(hex=hex_of(colour), rgb=colour, share=float(share)))
     top = palette[0]
     return ColorResult(hex=top.hex, rgb=top.rgb, name=colour_name(top.rgb), palette=palette)
+
+
+def without_tone(rgb: np.ndarray, mask: np.ndarray, tone_lab: np.ndarray, max_delta_e: float = 12.0,
+                 keep_at_least: float = 0.2) -> np.ndarray:
+    """The mask less the pixels close to one colour (a person's skin, sampled from the
+    face), so bare arms or feet in sandals do not decide a garment's colour. When nearly
+    everything matches (a skin-coloured garment), the mask is kept as it was."""
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        return mask
+    lab = lab_of(rgb[ys, xs])
+    far = deltaE_ciede2000(lab, np.broadcast_to(tone_lab, lab.shape)) > max_delta_e
+    if far.mean() < keep_at_least:
+        return mask
+    kept = np.zeros_like(mask, dtype=bool)
+    kept[ys[far], xs[far]] = True
+    return kept

@@ -283,3 +283,17 @@ def draw_skeleton(rgb: np.ndarray, people: list[Person]) -> np.ndarray:
             if body.seen(kp.name):
                 cv2.circle(out, (int(kp.x), int(kp.y)), thick + 1, (255, 60, 60), -1, cv2.LINE_AA)
     return out
+
+
+def face_mask(person: Person, width: int, height: int) -> np.ndarray | None:
+    """The skin between the eyes and the mouth (cheeks and nose), or None when the face
+    is not seen (a back view, a head out of frame)."""
+    import cv2
+
+    body = Body(person, width, height)
+    corners = ("left_eye", "right_eye", "mouth_right", "mouth_left")
+    if not body.seen(*corners):
+        return None
+    mask = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(mask, [body.xy(*corners).astype(np.int32)], 1)
+    return mask.astype(bool) if mask.sum() >= 9 else None
