@@ -175,3 +175,20 @@ def test_swatch_has_the_size_and_exact_colour(size):
 
 def test_hex_of():
     assert hex_of((255, 0, 16)) == "#ff0010"
+
+
+def test_without_tone_drops_skin_but_never_everything():
+    from services.color.logic import without_tone
+    from services.color.names import lab_of
+
+    skin, shoe = (224, 172, 140), (20, 20, 24)
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    rgb[:, :30] = skin  # three quarters bare foot, one quarter black shoe
+    rgb[:, 30:] = shoe
+    mask = np.ones((40, 40), bool)
+    kept = without_tone(rgb, mask, lab_of(skin))
+    assert kept[:, 30:].all() and not kept[:, :30].any()
+    assert dominant_color(rgb, kept).hex == "#141418"
+    # A garment the colour of skin keeps its pixels rather than losing all of them.
+    beige = np.full((40, 40, 3), skin, np.uint8)
+    assert without_tone(beige, mask, lab_of(skin)).all()
