@@ -38,11 +38,13 @@ def _item(item: Item) -> str:
         f'<span style="flex:{p.share:.3f};background:{p.hex}" title="{p.hex} {p.share:.0%}"></span>' for p in c.palette
     ) if c else ""
     return f"""<figure>
-<a href="{escape(item.files.cutout or item.files.image)}"><img class="crop" src="{escape(shown)}" alt="{escape(label)}"></a>
+<img class="crop" src="{escape(shown)}" alt="{escape(label)}">
 <figcaption><b>{escape(label)}</b> · {escape(item.category)} ({item.category_score:.2f})
 <div class="swatch"><img src="{escape(item.files.swatch or '')}" alt="swatch">
 <code>{escape(c.hex if c else '')}</code> {escape(c.name if c else '')}</div>
-<div class="palette">{palette}</div></figcaption></figure>"""
+<div class="palette">{palette}</div>
+<a href="{escape(item.files.image)}" download>image</a> · <a href="{escape(item.files.cutout or '')}" download>cutout</a>
+</figcaption></figure>"""
 
 
 def _photo(record: ImageRecord) -> str:

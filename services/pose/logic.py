@@ -121,7 +121,7 @@ def estimate_people(rgb: np.ndarray, max_people: int = MAX_PEOPLE) -> list[Perso
         people.append(Person(box=box, keypoints=keypoints))
         x0, y0, x1, y1 = box
         work[y0:y1, x0:x1] = 127
-    return people
+    return sorted(people, key=lambda p: (p.box[2] - p.box[0]) * (p.box[3] - p.box[1]), reverse=True)
 
 
 def _overlap(a: Box, b: Box) -> float:
@@ -190,6 +190,16 @@ def garment_regions(person: Person, width: int, height: int) -> dict[Garment, Bo
              body.mid(*hips)[1] + 0.2 * torso),
             width, height,
         )
+    elif body.seen(*shoulders):
+        # Upper-body shot: the hips are out of frame, so the top runs to the frame's edge.
+        shoulder_width = abs(body.points["left_shoulder"].x - body.points["right_shoulder"].x)
+        top_y = body.xy(*shoulders)[:, 1].min()
+        if height - top_y >= 0.6 * shoulder_width:
+            pts = body.xy(*shoulders, *body.seen_any("left_elbow", "right_elbow"))
+            side = 0.15 * shoulder_width
+            regions["top"] = _clip(
+                (pts[:, 0].min() - side, top_y - 0.25 * shoulder_width, pts[:, 0].max() + side, height), width, height
+            )
 
     if torso:
         legs = body.seen_any("left_knee", "right_knee", "left_ankle", "right_ankle")
