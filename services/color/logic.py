@@ -110,7 +110,9 @@ def dominant_color(
     if n_clusters == 1:
         labels = np.zeros(len(lab), dtype=int)
     else:
-        labels = KMeans(n_clusters=n_clusters, n_init=3, random_state=seed).fit_predict(lab)
+        # One k-means++ start: 2.9x faster than three, and the dominant colour moved by a
+        # median CIEDE2000 of 0.0 on real item mattes (bench/README.md).
+        labels = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed).fit_predict(lab)
 
     # Each colour is the exact mean of its pixels (what a merge of two clusters averages).
     counts = np.bincount(labels, minlength=n_clusters)
