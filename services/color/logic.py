@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 from shared.schemas import ColorResult, PaletteEntry
 
@@ -112,7 +113,10 @@ def dominant_color(
     else:
         # One k-means++ start: 2.9x faster than three, and the dominant colour moved by a
         # median CIEDE2000 of 0.0 on real item mattes (bench/README.md).
-        labels = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed).fit_predict(lab)
+        # One thread: on 20k pixels OpenMP's hand-offs cost more than they save, and on a
+        # busy machine each iteration waits for a descheduled thread (20x slower).
+        with threadpool_limits(limits=1):
+            labels = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed).fit_predict(lab)
 
     # Each colour is the exact mean of its pixels (what a merge of two clusters averages).
     counts = np.bincount(labels, minlength=n_clusters)
