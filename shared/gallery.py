@@ -57,7 +57,8 @@ def _photo(record: ImageRecord) -> str:
 <div class="photo"><img src="{escape(record.preview or '')}" alt="{title}"><div class="items">{items}</div></div></section>"""
 
 
-def write_gallery(manifest: Manifest, out_dir: Path) -> Path:
+def render_gallery(manifest: Manifest) -> str:
+    """index.html for a catalog folder (file references relative to that folder)."""
     ok = sum(r.status == "ok" for r in manifest.images)
     items = sum(len(r.items) for r in manifest.images)
     body = "\n".join(_photo(r) for r in manifest.images)
@@ -65,6 +66,10 @@ def write_gallery(manifest: Manifest, out_dir: Path) -> Path:
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>Catalog</title><style>{STYLE}</style></head>
 <body><header><h1>Catalog</h1><p>{len(manifest.images)} photos · {ok} processed · {items} items ·
 <a style="color:#fff" href="manifest.json">manifest.json</a></p></header><main>{body}</main></body></html>"""
+    return page
+
+
+def write_gallery(manifest: Manifest, out_dir: Path) -> Path:
     path = out_dir / "index.html"
-    path.write_text(page, encoding="utf-8")
+    path.write_text(render_gallery(manifest), encoding="utf-8")
     return path

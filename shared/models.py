@@ -98,6 +98,7 @@ def check_file(spec: ModelSpec) -> Path:
 
 
 def use_cuda() -> bool:
+    """Whether torch models go to the GPU."""
     if settings().device == "cpu":
         return False
     import torch
@@ -115,7 +116,9 @@ def isnet_session():
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
     options.intra_op_num_threads = os.cpu_count() or 1
     providers = ["CPUExecutionProvider"]
-    if use_cuda() and "CUDAExecutionProvider" in ort.get_available_providers():
+    # Asks onnxruntime, not torch: importing torch only to ask would cost a segment
+    # worker ~500 MiB (bench/README.md, segment_vs_rembg).
+    if settings().device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
     return ort.InferenceSession(str(check_file(ISNET)), options, providers=providers)
 
@@ -144,3 +147,9 @@ def selfie_segmenter():
 
     check_file(SELFIE)
     return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+
+
+def loaded_models() -> list[str]:
+    """Names of the models this process has loaded so far (each loader runs once per process)."""
+    loaders = {ISNET.name: isnet_session, EFFICIENTNET.name: efficientnet, BLAZEPOSE.name: pose_estimator, SELFIE.name: selfie_segmenter}
+    return sorted(name for name, load in loaders.items() if load.cache_info().currsize)

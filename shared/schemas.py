@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePath
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -106,3 +108,88 @@ class Manifest(BaseModel):
     created: str
     options: Options
     images: list[ImageRecord]
+
+
+# --- the state of one photo between stages ------------------------------------------------
+# The stages exchange this small JSON state plus blob keys, never pixels (shared.steps).
+
+Stage = Literal["detect", "pose", "segment", "classify", "color"]
+STAGES: tuple[Stage, ...] = ("detect", "pose", "segment", "classify", "color")
+# The order of the stages for each kind of photo; detect decides the kind.
+PLANS: dict[str, tuple[Stage, ...]] = {
+    "person": ("detect", "pose", "segment", "classify", "color"),
+    "product": ("detect", "segment", "classify", "color"),
+}
+
+
+class ItemState(BaseModel):
+    """One catalog item as the stages fill it in."""
+
+    type: Literal["garment", "product"]
+    garment: Garment | None = None
+    person: int | None = None
+    region: Box | None = None  # garment: the tight region from the keypoints, before framing
+    box: Box  # the framed crop (garment) or the instance's box (product)
+    category: str | None = None
+    category_score: float | None = None
+    top3: list[CategoryScore] = Field(default_factory=list)
+    color: ColorResult | None = None
+    work_cutout: str | None = None  # product: intermediate RGBA cutout, relative to the photo's work area
+    name: str | None = None  # file base name in the catalog ("top", "item-2")
+    files: ItemFiles | None = None  # catalog files, relative to the catalog root
+
+    def to_item(self) -> Item:
+        return Item(
+            type=self.type, garment=self.garment, person=self.person, category=self.category,
+            category_score=self.category_score, top3=self.top3, box=self.box,
+            files=self.files or ItemFiles(image=""), color=self.color,
+        )
+
+
+class PhotoState(BaseModel):
+    """Everything known about one photo between two stages (small: no pixels)."""
+
+    source: str  # the file name or path the user gave
+    slug: str  # the photo's folder in the catalog
+    kind: Literal["person", "product"] | None = None
+    width: int | None = None
+    height: int | None = None
+    people: list[Person] = Field(default_factory=list)
+    items: list[ItemState] = Field(default_factory=list)
+    preview: str | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    done: list[Stage] = Field(default_factory=list)  # stages finished, in order
+
+    def next_stage(self, after: Stage | None = None) -> Stage | None:
+        """The stage that follows `after` for this photo's kind (detect first; None at the end)."""
+        if after is None:
+            return "detect"
+        if self.kind is None:
+            raise ValueError(f"{self.source}: the kind is not known after {after}")
+        plan = PLANS[self.kind]
+        i = plan.index(after)
+        return plan[i + 1] if i + 1 < len(plan) else None
+
+    def to_record(self, source: str | None = None) -> ImageRecord:
+        """The manifest record of a photo whose steps all ran."""
+        return ImageRecord(
+            source=self.source if source is None else source, status="ok", kind=self.kind,
+            width=self.width, height=self.height, people=len(self.people), preview=self.preview,
+            keypoints=[p.keypoints for p in self.people] if self.kind == "person" else None,
+            items=[i.to_item() for i in self.items], timings_ms=self.timings_ms,
+        )
+
+
+# Files at the catalog's top level: no photo folder may take their names.
+RESERVED_SLUGS = frozenset({"manifest.json", "index.html"})
+
+
+def slugify(name: str, taken: set[str]) -> str:
+    """A photo's folder in the catalog, from its file name: safe characters only, unique
+    among `taken` (which it joins). The CLI and the cluster name photos alike."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePath(name.replace("\\", "/")).stem).strip("-.") or "photo"
+    slug, n = base, 2
+    while slug in taken or slug in RESERVED_SLUGS:
+        slug, n = f"{base}-{n}", n + 1
+    taken.add(slug)
+    return slug

@@ -2,8 +2,10 @@
 
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.imageio import MAX_PIXELS, MIN_SIDE
 
@@ -17,6 +19,30 @@ class Settings(BaseSettings):
     device: str = "auto"  # auto | cpu | cuda
     max_pixels: int = MAX_PIXELS  # larger uploads are refused (decompression bombs)
     min_side: int = MIN_SIDE
+
+    # --- the cluster ---------------------------------------------------------------------
+    # Celery broker, Celery results and job records all live in this Redis database.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Blob store for originals, intermediates and the catalog files (shared.storage):
+    # file:///abs/dir, or s3://bucket/prefix (credentials from the usual AWS_* variables).
+    storage_url: str = (PROJECT_ROOT / "data" / "blobs").as_uri()
+    s3_endpoint_url: str | None = None  # an S3-compatible server (MinIO, Ceph, moto, ...)
+    # Accepted API keys (comma-separated in CATALOG_API_KEYS); none: keys are off (local use).
+    api_keys: Annotated[list[str], NoDecode] = []
+    webhook_secret: str | None = None  # HMAC key for signing webhook calls
+    # Per task: the soft limit raises inside the task (the image fails with a reason); the
+    # hard limit kills the worker process (counted from the soft limit's end when both are
+    # set, so keep hard > soft). 0 turns a limit off. The broker's visibility timeout is
+    # set above the hard limit.
+    task_soft_time_limit: int = 300
+    task_time_limit: int = 360
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value):
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
 
 
 @cache

@@ -257,3 +257,36 @@ def catalog_run(tmp_path_factory, coffee, coffee_mask) -> CatalogRun:
     manifest = run(list(inputs.values()), out, on_photo=reported.append)
     records = {Path(r.source).stem: r for r in manifest.images}
     return CatalogRun(out, manifest, records, inputs, reported)
+
+
+# --- a real local cluster: redis-server and the four workers (tests/cluster.py) --------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """A redis-server of the test session's own, on a free loopback port (skips when
+    redis-server is not installed)."""
+    from cluster import running_redis
+
+    with running_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def cluster(redis_url, tmp_path_factory):
+    """One worker process per queue (detect, pose, segment, color) on the session's Redis,
+    with a file:// blob store in a temporary folder; stopped at the end of the session."""
+    from cluster import QUEUES, running_workers
+
+    base = tmp_path_factory.mktemp("cluster")
+    with running_workers(redis_url, (base / "blobs").as_uri(), base / "logs", [(q,) for q in QUEUES]) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def cluster_jobs(cluster):
+    """A JobStore on the cluster's Redis and blob store (as the gateway would have)."""
+    from shared.jobs import JobStore
+    from shared.storage import BlobStore
+
+    return JobStore.from_url(cluster.redis_url, BlobStore(cluster.storage_url))

@@ -1,0 +1,203 @@
+"""A real local cluster for tests: its own redis-server, Celery worker processes, and
+optionally a local S3-compatible server (moto). Everything runs on 127.0.0.1 and every
+process started here is stopped by the code that started it.
+
+    with running_redis(tmp) as redis_url:
+        with running_workers(redis_url, storage_url, logs, [("detect",), ("pose",), ...]) as cluster:
+            ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+QUEUES = ("detect", "pose", "segment", "color")
+
+
+def _die_with_parent() -> None:
+    """In a child about to exec: ask Linux for SIGTERM when the test process dies, so no
+    worker or server outlives a killed test run."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """SIGTERM to a process this code started (a Celery worker then finishes its running
+    task: warm shutdown), SIGKILL to its whole process group (pool children included) when
+    it has not ended after `timeout`, and to what is left of the group in any case."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the group is the one start_new_session made
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
+@contextlib.contextmanager
+def running_redis(folder: Path):
+    """A throwaway redis-server on a free loopback port, no persistence; yields its URL."""
+    server = shutil.which("redis-server")
+    if server is None:
+        import pytest
+
+        pytest.skip("redis-server is not installed (scripts/setup.sh installs it: apt-get install redis-server)")
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    log = open(folder / "redis.log", "wb")
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+    )
+    try:
+        import redis
+
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if client.ping():
+                    break
+            except redis.exceptions.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start: {(folder / 'redis.log').read_text()}") from None
+                time.sleep(0.05)
+        client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc)
+        log.close()
+
+
+@contextlib.contextmanager
+def running_moto():
+    """A local S3-compatible server (moto) on a free loopback port; yields its endpoint URL.
+    Clients need any AWS credentials: s3_env() gives them."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def s3_env() -> dict[str, str]:
+    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def make_bucket(endpoint: str, bucket: str) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint, **{k.lower(): v for k, v in s3_env().items() if k != "AWS_DEFAULT_REGION"},
+                 region_name="us-east-1").create_bucket(Bucket=bucket)
+
+
+@dataclass
+class Cluster:
+    redis_url: str
+    storage_url: str
+    env: dict[str, str]
+    logs: Path
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)  # node name -> process
+    app: object = None  # a Celery app on this cluster's Redis, for control commands
+
+    def log_tail(self, lines: int = 40) -> str:
+        out = []
+        for path in sorted(self.logs.glob("*.log")):
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(out)
+
+
+def worker_command(queues: tuple[str, ...], name: str) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "shared.celery_app", "worker", "-Q", ",".join(queues),
+        "--concurrency", "1", "--pool", "prefork", "--prefetch-multiplier", "1", "-n", name,
+        "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+    ]
+
+
+@contextlib.contextmanager
+def running_workers(redis_url: str, storage_url: str, logs: Path, groups: list[tuple[str, ...]],
+                    extra_env: dict[str, str] | None = None, timeout: float = 120.0):
+    """One Celery worker process per group of queues (node name: the group's first queue
+    plus "@test"), with CATALOG_REDIS_URL/CATALOG_STORAGE_URL pointing at this cluster;
+    waits until each answers a ping; stops them all at the end, also on failure."""
+    from shared.celery_app import make_app
+
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CATALOG_REDIS_URL": redis_url, "CATALOG_STORAGE_URL": storage_url,
+           "CATALOG_DEVICE": os.environ.get("CATALOG_DEVICE", "cpu"), **(extra_env or {})}
+    cluster = Cluster(redis_url, storage_url, env, logs, app=make_app(redis_url))
+    handles = []
+    try:
+        for queues in groups:
+            name = f"{'-'.join(queues)}@test"
+            log = open(logs / f"{'-'.join(queues)}.log", "wb")
+            handles.append(log)
+            cluster.workers[name] = subprocess.Popen(
+                worker_command(queues, name), cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        wait_for_workers(cluster, timeout)
+        yield cluster
+    finally:
+        for proc in cluster.workers.values():
+            stop(proc)
+        for log in handles:
+            log.close()
+        with contextlib.suppress(Exception):
+            cluster.app.close()
+
+
+def wait_for_workers(cluster: Cluster, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    expected = set(cluster.workers)
+    while True:
+        replies = cluster.app.control.ping(timeout=1.0)
+        answered = {name for reply in replies for name in reply}
+        if expected <= answered:
+            return
+        dead = [name for name, proc in cluster.workers.items() if proc.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            raise RuntimeError(f"workers {sorted(expected - answered)} did not start (dead: {dead})\n{cluster.log_tail()}")
+        time.sleep(0.5)
+
+
+def wait_for_job(jobs, job_id: str, timeout: float = 300.0, cluster: Cluster | None = None):
+    """Poll the job record until every image has ended; returns the Job (with states)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = jobs.get_job(job_id)
+        if job is not None and job.finished:
+            return jobs.get_job(job_id, states=True)
+        if time.monotonic() > deadline:
+            tail = cluster.log_tail() if cluster else ""
+            raise TimeoutError(f"job {job_id} not finished after {timeout} s: {job}\n{tail}")
+        time.sleep(0.2)
