@@ -128,6 +128,9 @@ def efficientnet():
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
+    # One thread: right after ISNet's spinning threads (or beside another worker) two torch
+    # threads made a 28 ms call take up to 3.3 s; one thread stays at 42-93 ms (bench/README.md).
+    torch.set_num_threads(1)
     with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
         model = EfficientNet.from_pretrained("efficientnet-lite2", weights_path=str(check_file(EFFICIENTNET)))
     return model.eval().to("cuda" if use_cuda() else "cpu")
