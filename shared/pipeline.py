@@ -26,13 +26,10 @@ from shared.steps import (  # noqa: F401  (GARMENT_CATEGORIES: part of this modu
     GARMENT_CATEGORIES,
     Artifacts,
     StepContext,
-    fit_preview,
-    item_names,
     on_white,
     read_png,
     run_steps,
     skeleton_view,
-    write_item_files,
 )
 from shared.storage import BlobStore, memory_store
 
@@ -91,20 +88,6 @@ def local_files(out_dir: Path, slug: str) -> Artifacts:
     """Catalog files under out_dir/<slug>/, intermediates in scratch memory."""
     store, prefix = _scratch()
     return Artifacts(BlobStore(Path(out_dir).resolve().as_uri()), "", slug, store, prefix)
-
-
-def write_photo(result: PhotoResult, record: ImageRecord, out_dir: Path, slug: str, options: Options) -> ImageRecord:
-    """Write an analysed photo's files under out_dir/slug/ and fill in the record's paths
-    (the same writer the colour step uses)."""
-    from shared.imageio import encode_image
-
-    files = local_files(out_dir, slug)
-    record.preview = files.put_file("preview.jpg", encode_image(fit_preview(result.preview), "jpeg"))
-    names = item_names([r.item for r in result.items])
-    for r, name in zip(result.items, names):
-        r.item.files = write_item_files(files, name, r.item, r.image, r.cutout, options)
-        record.items.append(r.item)
-    return record
 
 
 def process_file(path: Path, out_dir: Path, slug: str, options: Options) -> ImageRecord:

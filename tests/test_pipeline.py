@@ -255,41 +255,40 @@ def test_blank_photo_is_one_whole_photo_item():
     assert item.color.rgb == (255, 255, 255)
 
 
-def test_write_photo_honours_format_background_and_swatch_size(tmp_path):
-    """The writer alone (no models): a red disc product on a transparent cutout."""
-    from shared.pipeline import ItemResult, PhotoResult, write_photo
-    from shared.schemas import ColorResult, ImageRecord, Item, ItemFiles, PaletteEntry
+def test_item_writer_honours_format_background_and_swatch_size(tmp_path):
+    """The catalog writer the colour step uses, alone (no models): a red disc product on a
+    transparent cutout, two items of one photo."""
+    from shared.pipeline import local_files
+    from shared.steps import item_names, write_item_files
+    from shared.schemas import ColorResult, Item, ItemFiles, PaletteEntry
 
     yy, xx = np.mgrid[:60, :80]
     disc = (yy - 30) ** 2 + (xx - 40) ** 2 < 25**2
     rgba = np.zeros((60, 80, 4), np.uint8)
     rgba[disc] = (200, 0, 0, 255)
     red = ColorResult(hex="#c80000", rgb=(200, 0, 0), name="red", palette=[PaletteEntry(hex="#c80000", rgb=(200, 0, 0), share=1.0)])
-
-    def item() -> ItemResult:
-        it = Item(type="product", category="background-other", category_score=0.9, box=(0, 0, 80, 60), files=ItemFiles(image=""), color=red)
-        return ItemResult(it, rgba[..., :3].copy(), rgba)
-
-    photo = PhotoResult("product", [], [item(), item()], np.zeros((60, 80, 3), np.uint8))
+    items = [Item(type="product", category="background-other", category_score=0.9, box=(0, 0, 80, 60),
+                  files=ItemFiles(image=""), color=red) for _ in range(2)]
     for options, fmt, mode in [
         (Options(format="png", background="transparent", swatch_size=20), "PNG", "RGBA"),
         (Options(format="webp", background="#0000ff", swatch_size=20), "WEBP", "RGB"),
     ]:
         out = tmp_path / options.format
-        record = write_photo(photo, ImageRecord(source="disc.png", status="ok"), out, "disc", options)
-        assert len(record.items) == 2
-        names = [i.files.image for i in record.items] + [i.files.cutout for i in record.items]
+        files = local_files(out, "disc")
+        written = [write_item_files(files, name, it, rgba[..., :3].copy(), rgba, options)
+                   for it, name in zip(items, item_names(items))]
+        names = [f.image for f in written] + [f.cutout for f in written]
         assert len(set(names)) == 4, f"two items or an image and a cutout share a file: {names}"
-        for it in record.items:
-            im = open_image(out / it.files.image)
+        for f in written:
+            im = open_image(out / f.image)
             assert im.format == fmt and im.mode == mode and im.size == (80, 60)
             corner = np.asarray(im.convert("RGBA"))[0, 0]
             if mode == "RGBA":
                 assert corner[3] == 0  # transparent kept
             else:
                 assert np.abs(corner[:3].astype(int) - (0, 0, 255)).max() <= 8  # flattened onto the chosen colour
-            assert open_image(out / it.files.swatch).size == (20, 20)
-            assert np.asarray(open_image(out / it.files.cutout))[0, 0, 3] == 0
+            assert open_image(out / f.swatch).size == (20, 20)
+            assert np.asarray(open_image(out / f.cutout))[0, 0, 3] == 0
 
 
 # --- configuration -----------------------------------------------------------------------------
