@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from shared.client import DEFAULT_URL
 from shared.schemas import GARMENTS, Options
 
 app = typer.Typer(help="Turn product and fashion photos into a catalog.", no_args_is_help=True)
 console = Console()
+
+# The catalog options, shared by `run` (in this process) and `submit` (to a gateway).
+Photos = Annotated[list[Path], typer.Argument(exists=True, help="Photos or folders of photos.")]
+Garments = Annotated[str, typer.Option(help="Garment crops wanted, comma-separated.")]
+Aspect = Annotated[str, typer.Option(help="Crop aspect: 3:4, 1:1, 4:5 or free.")]
+Background = Annotated[str, typer.Option(help="Background of flattened images: white, transparent or #hex.")]
+Format = Annotated[str, typer.Option("--format", help="Image format: jpeg, png or webp.")]
+SwatchSize = Annotated[int, typer.Option(help="Swatch side in pixels.")]
+PaletteSize = Annotated[int, typer.Option(help="Colours in each palette (k of k-means).")]
+# Where the gateway is, for submit/status/fetch.
+Url = Annotated[str, typer.Option("--url", envvar="CATALOG_URL", help="The Catalog gateway.")]
+ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="CATALOG_API_KEY", help="API key (X-API-Key).")]
+
+
+def say(text: str) -> None:
+    """A line whole (ids and URLs unwrapped); what the server wrote goes through escape()."""
+    console.print(text, highlight=False, soft_wrap=True)
 
 
 @app.callback()
@@ -21,14 +43,14 @@ def main() -> None:
 
 @app.command()
 def run(
-    paths: list[Path] = typer.Argument(..., exists=True, help="Photos or folders of photos."),
+    paths: Photos,
     out: Path = typer.Option(Path("catalog-out"), "--out", "-o", help="Folder to write the catalog to."),
-    garments: str = typer.Option(",".join(GARMENTS), help="Garment crops wanted, comma-separated."),
-    aspect: str = typer.Option("3:4", help="Crop aspect: 3:4, 1:1, 4:5 or free."),
-    background: str = typer.Option("white", help="Background of flattened images: white, transparent or #hex."),
-    fmt: str = typer.Option("jpeg", "--format", help="Image format: jpeg, png or webp."),
-    swatch_size: int = typer.Option(50, help="Swatch side in pixels."),
-    palette_size: int = typer.Option(5, help="Colours in each palette (k of k-means)."),
+    garments: Garments = ",".join(GARMENTS),
+    aspect: Aspect = "3:4",
+    background: Background = "white",
+    fmt: Format = "jpeg",
+    swatch_size: SwatchSize = 50,
+    palette_size: PaletteSize = 5,
 ) -> None:
     """Run the whole pipeline in this process (no server) and write DIR/index.html."""
     from shared.pipeline import collect, run as run_pipeline
@@ -52,6 +74,143 @@ def run(
         manifest = run_pipeline(files, out, options, on_photo=done)
     failed = sum(r.status == "failed" for r in manifest.images)
     console.print(f"{len(manifest.images) - failed} ok, {failed} failed -> {out / 'index.html'}")
+
+
+# --- the gateway's client: submit, status, fetch ---------------------------------------------
+
+
+@contextmanager
+def _gateway(url: str, api_key: str | None) -> Iterator:
+    """A CatalogClient whose errors (refusals, no gateway) end the command with exit code 1
+    and the server's message, not a traceback."""
+    from shared.client import CatalogClient, CatalogError
+
+    try:
+        with CatalogClient(url, api_key) as client:
+            yield client
+    except CatalogError as e:
+        say(f"[red]error:[/red] {escape(e.message)}")
+        raise typer.Exit(1) from None
+
+
+def _follow(client, job: dict) -> dict:
+    """Wait for the job with a progress bar; print each photo as it ends (failures with
+    their reason)."""
+    reported: set[str] = set()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"job {job['id']}", total=job["progress"]["total"])
+
+        def show(job: dict) -> None:
+            for image in job.get("images", []):
+                if image["status"] in ("ok", "failed") and image["id"] not in reported:
+                    reported.add(image["id"])
+                    ok = image["status"] == "ok"
+                    say(f"{escape(image['source'])}: " + ("[green]ok[/green]" if ok else
+                        f"[red]failed[/red]: {escape(str(image['error']))}"))
+            progress.update(task, completed=job["progress"]["done"], total=job["progress"]["total"])
+
+        show(job)
+        return client.wait(job["id"], on_progress=show, interval=0.5)
+
+
+def _ended(job: dict, out: Path | None) -> None:
+    """The last line of a job that has ended; exit code 1 when no photo came out."""
+    p = job["progress"]
+    where = f" -> {out / 'index.html'}" if out else ""
+    say(f"job {job['id']} {job['status']}: {p['done'] - p['failed']} ok, {p['failed']} failed{where}")
+    if job["status"] == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def submit(
+    paths: Photos,
+    wait: bool = typer.Option(False, "--wait", help="Follow the job until it ends, with a progress bar."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Unpack the catalog here when it ends (implies --wait)."),
+    garments: Garments = ",".join(GARMENTS),
+    aspect: Aspect = "3:4",
+    background: Background = "white",
+    fmt: Format = "jpeg",
+    swatch_size: SwatchSize = 50,
+    palette_size: PaletteSize = 5,
+    webhook_url: str | None = typer.Option(None, help="http(s) URL the gateway calls once when the job ends."),
+    idempotency_key: str | None = typer.Option(None, help="A retry with the same key returns the first job."),
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Send photos to a Catalog gateway as one job; print its id and status URL.
+
+    With --out DIR: DIR gets what `catalog run --out DIR` writes (index.html, manifest.json, ...).
+
+    Exit code 0: the job was accepted (with --wait or --out: it ended with a photo ok).
+    Exit code 1: the gateway refused the job or was not reached, or every photo failed.
+    """
+    from shared.pipeline import collect
+
+    files = collect(paths)
+    if not files:
+        console.print("[red]No photos found in the given paths.[/red]")
+        raise typer.Exit(1)
+    options = {"garments": garments, "aspect": aspect, "background": background, "format": fmt,
+               "swatch_size": swatch_size, "palette_size": palette_size}
+    with _gateway(url, api_key) as client:
+        job = client.submit(files, options, idempotency_key=idempotency_key, webhook_url=webhook_url)
+        link = job.get("links", {}).get("self") or f"{client.url}/v1/jobs/{job['id']}"
+        say(f"job {job['id']} {job['status']}, {job['progress']['total']} photos: {link}")
+        if not (wait or out):
+            return
+        job = _follow(client, job)
+        if out:
+            client.download_archive(job["id"], out)
+    _ended(job, out)
+
+
+@app.command()
+def status(job_id: str, url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
+    """Show a job of the gateway: its status, progress and each photo's status, stage and error."""
+    from rich.table import Table
+
+    with _gateway(url, api_key) as client:
+        job = client.job(job_id)
+    p = job["progress"]
+    say(f"job {job['id']} {job['status']}: {p['done']}/{p['total']} done, {p['failed']} failed "
+        f"(created {job['created']}, finished {job.get('finished') or '-'})")
+    table = Table()
+    for column in ("photo", "status", "stage", "error"):
+        table.add_column(column)
+    for image in job.get("images", []):
+        table.add_row(escape(image["source"]), image["status"], image.get("stage") or "-",
+                      escape(image.get("error") or ""))
+    console.print(table)
+
+
+@app.command()
+def fetch(
+    job_id: str,
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to unpack the catalog into."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for a job still running instead of exiting with 1."),
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = None,
+) -> None:
+    """Download a finished job's catalog into DIR (index.html, manifest.json, a folder per photo).
+
+    Exit code 0: the catalog was unpacked and at least one photo is ok.
+    Exit code 1: the job is still running (without --wait), every photo failed, or the gateway refused.
+    """
+    from shared.client import ENDED
+
+    with _gateway(url, api_key) as client:
+        job = client.job(job_id)
+        if job["status"] not in ENDED:
+            if not wait:
+                p = job["progress"]
+                say(f"job {job_id} is still {job['status']} ({p['done']}/{p['total']} done): "
+                    "fetch it when it has ended, or add --wait")
+                raise typer.Exit(1)
+            job = _follow(client, job)
+        client.download_archive(job_id, out)
+    _ended(job, out)
 
 
 @app.command("eval")
