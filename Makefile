@@ -2,13 +2,20 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup run demo test bench clean
 
 setup:
 	bash scripts/setup.sh
 
+# The whole cluster on this machine, no Docker: redis-server, the gateway on
+# http://127.0.0.1:$${CATALOG_PORT:-8000} and one worker per queue (shared/local_cluster.py).
+# Ctrl-C or SIGTERM (make passes it on) stops them all.
+run: setup
+	$(PY) -m shared.local_cluster
+
+# The sample photos through that cluster, with the command-line client.
 demo: setup
-	$(VENV)/bin/catalog run tests/fixtures --out catalog-demo
+	$(PY) -m shared.local_cluster -- $(VENV)/bin/catalog submit tests/fixtures --wait --out catalog-demo
 	@echo "Open catalog-demo/index.html"
 
 test: setup
