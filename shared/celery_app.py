@@ -4,7 +4,7 @@
     detect    catalog.detect, catalog.classify services/detect/tasks.py
     pose      catalog.pose                     services/pose/tasks.py
     segment   catalog.segment                  services/segment/tasks.py
-    color     catalog.color                    services/color/tasks.py
+    color     catalog.color, catalog.webhook   services/color/tasks.py, shared/webhooks.py
 
 A worker consumes one queue:
 
@@ -34,7 +34,10 @@ QUEUES = ("detect", "pose", "segment", "color")
 STAGE_QUEUES: dict[Stage, str] = {
     "detect": "detect", "pose": "pose", "segment": "segment", "classify": "detect", "color": "color",
 }
-TASK_MODULES = ("services.detect.tasks", "services.pose.tasks", "services.segment.tasks", "services.color.tasks")
+TASK_MODULES = ("services.detect.tasks", "services.pose.tasks", "services.segment.tasks", "services.color.tasks",
+                "shared.webhooks")
+# The webhook call of a finished job (shared.webhooks) is light: the color workers make it.
+WEBHOOK_QUEUE = "color"
 
 
 def task_name(stage: Stage) -> str:
@@ -47,7 +50,8 @@ def make_app(redis_url: str | None = None) -> Celery:
     url = redis_url or s.redis_url
     app = Celery("catalog", broker=url, backend=url, include=list(TASK_MODULES))
     app.conf.update(
-        task_routes={task_name(stage): {"queue": queue} for stage, queue in STAGE_QUEUES.items()},
+        task_routes={**{task_name(stage): {"queue": queue} for stage, queue in STAGE_QUEUES.items()},
+                     "catalog.webhook": {"queue": WEBHOOK_QUEUE}},
         task_serializer="json", result_serializer="json", accept_content=["json"],
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -92,6 +92,15 @@ def image_size(data: bytes) -> tuple[int, int]:
         return im.size
 
 
+def check_header(data: bytes, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> tuple[int, int]:
+    """The checks decode_image makes before decoding (type, header, pixel limit, short
+    side), without decoding: the gateway refuses bad uploads with these at once. Damage
+    past the header shows only when the worker decodes the pixels."""
+    with _open(data, max_pixels) as im:
+        _check_size(*im.size, max_pixels=max_pixels, min_side=min_side)
+        return im.size
+
+
 def parse_background(value: str | None) -> tuple[int, int, int] | None:
     """"transparent" or None -> None (keep alpha); "white" or "#rrggbb" / "#rgb" -> (r, g, b).
 

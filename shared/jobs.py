@@ -5,11 +5,13 @@ on its own (shared.worker) and fails alone. Everything is JSON in Redis hashes:
 
     {ns}:job:{job_id}                  id, owner, options, created, updated, finished,
                                        total, done, failed, images (ids in upload order),
-                                       idempotency_key, webhook_url
+                                       idempotency_key, webhook_url, webhook_status,
+                                       webhook_attempts, webhook_error
     {ns}:job:{job_id}:image:{image_id} id, source, slug, status, stage, error, error_code,
                                        stages (per-stage runs), state (PhotoState), updated
     {ns}:idem:{owner}:{sha256(key)}    the job id an idempotency key was first used for
     {ns}:owner:{owner}                 sorted set of the owner's job ids, by creation time
+    {ns}:active, {ns}:stats:*          figures for /metrics (shared.metrics)
 
 Counters move with HINCRBY, and the end of an image is one Lua script (status, counters
 and the job's `finished` together), so workers finishing images of the same job at the
@@ -126,6 +128,13 @@ class Progress(BaseModel):
     failed: int
 
 
+class WebhookState(BaseModel):
+    url: str
+    status: Literal["pending", "delivered", "failed"] = "pending"
+    attempts: int = 0
+    error: str | None = None
+
+
 class Job(BaseModel):
     id: str
     owner: str
@@ -135,6 +144,7 @@ class Job(BaseModel):
     finished: str | None = None
     idempotency_key: str | None = None
     webhook_url: str | None = None
+    webhook: WebhookState | None = None
     progress: Progress
     images: list[JobImage]
 
@@ -259,9 +269,11 @@ class JobStore:
             pipe.hset(self._image(job_id, image.id), mapping=self._image_fields(image))
         pipe.hset(self._job(job_id), mapping=fields)  # last: a job is visible once complete
         pipe.zadd(f"{self.ns}:owner:{owner}", {job_id: time.time()})
+        pipe.hincrby(f"{self.ns}:stats:jobs", "created", 1)
+        pipe.sadd(f"{self.ns}:active", job_id)
         pipe.execute()
         if failed == len(images):
-            self.write_catalog(job_id)
+            self.job_ended(job_id)
 
     def _wait_for(self, job_id: str | None, owner: str, timeout: float = 10.0) -> Job:
         """The job another request is creating under the same idempotency key."""
@@ -291,6 +303,10 @@ class JobStore:
             id=raw["id"], owner=raw["owner"], options=Options.model_validate_json(raw["options"]),
             created=raw["created"], updated=raw["updated"], finished=raw.get("finished") or None,
             idempotency_key=raw.get("idempotency_key") or None, webhook_url=raw.get("webhook_url") or None,
+            webhook=WebhookState(
+                url=raw["webhook_url"], status=raw.get("webhook_status") or "pending",
+                attempts=int(raw.get("webhook_attempts") or 0), error=raw.get("webhook_error") or None,
+            ) if raw.get("webhook_url") else None,
             progress=Progress(done=int(raw["done"]), total=int(raw["total"]), failed=int(raw["failed"])),
             images=images,
         )
@@ -319,6 +335,7 @@ class JobStore:
             digest = hashlib.sha256(raw["idempotency_key"].encode()).hexdigest()
             pipe.delete(f"{self.ns}:idem:{raw['owner']}:{digest}")
         pipe.zrem(f"{self.ns}:owner:{raw['owner']}", job_id)
+        pipe.srem(f"{self.ns}:active", job_id)
         pipe.execute()
         self.blobs.delete_prefix(f"jobs/{job_id}")
         return True
@@ -333,6 +350,23 @@ class JobStore:
             job = self.get_job(job if isinstance(job, str) else job.id, states=True)
         records = [r for r in (i.record() for i in job.images) if r is not None]
         return Manifest(created=job.created, options=job.options, images=records)
+
+    def job_ended(self, job_id: str) -> Job:
+        """Once per job, when its last image has ended: the catalog's manifest and gallery
+        are written and the job is counted by its final status."""
+        self.write_catalog(job_id)
+        job = self.get_job(job_id)
+        pipe = self.redis.pipeline()
+        pipe.srem(f"{self.ns}:active", job_id)
+        pipe.hincrby(f"{self.ns}:stats:jobs", f"finished:{job.status}", 1)
+        pipe.execute()
+        return job
+
+    def set_webhook(self, job_id: str, status: str, attempts: int, error: str | None = None) -> None:
+        """Record how delivery of the job's webhook call stands (nothing if the job is gone)."""
+        self.redis.eval(
+            "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end", 1,
+            self._job(job_id), "webhook_status", status, "webhook_attempts", attempts, "webhook_error", error or "")
 
     def write_catalog(self, job_id: str) -> Manifest:
         """manifest.json and index.html into the job's catalog folder: with them it is the

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     # Accepted API keys (comma-separated in CATALOG_API_KEYS); none: keys are off (local use).
     api_keys: Annotated[list[str], NoDecode] = []
     webhook_secret: str | None = None  # HMAC key for signing webhook calls
+    # --- the gateway ---------------------------------------------------------------------
+    port: int = 8000  # `make run` serves the gateway on 127.0.0.1 at this port
+    # Where clients reach the gateway (links in webhook calls, which have no request to
+    # take the address from).
+    public_url: str = "http://127.0.0.1:8000"
+    max_upload_mb: float = 50  # per file; larger files are refused (413)
+    max_files: int = 200  # per job
     # Per task: the soft limit raises inside the task (the image fails with a reason); the
     # hard limit kills the worker process (counted from the soft limit's end when both are
     # set, so keep hard > soft). 0 turns a limit off. The broker's visibility timeout is

@@ -137,6 +137,16 @@ class BlobStore:
         return len(keys)
 
 
+    def check(self) -> None:
+        """Write, read back and delete a small probe key: raises what the store raises when
+        it cannot be used (a readiness check)."""
+        key = f"health/{os.uname().nodename}-{os.getpid()}"
+        self.put(key, b"ok")
+        if self.get(key) != b"ok":
+            raise OSError(f"{self} gave back other bytes than it was given")
+        self.delete(key)
+
+
 def _protocols(fs) -> tuple[str, ...]:
     protocol = fs.protocol
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)

@@ -30,11 +30,13 @@ from shared.celery_app import app
 from shared.dispatch import send_stage
 from shared.imageio import ImageError, decode_image
 from shared.jobs import MAX_STAGE_ATTEMPTS, JobImage, JobStore, catalog_prefix, input_key, job_store, work_prefix
+from shared.metrics import record_stage
 from shared.models import loaded_models
 from shared.schemas import Stage
 from shared.settings import settings
 from shared.steps import STEPS, Artifacts, StepContext
 from shared.storage import BlobNotFound
+from shared.webhooks import send_webhook
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ def run_stage(stage: Stage, job_id: str, image_id: str, *, worker: str = "local"
         return fail(jobs, job_id, image, stage, f"internal error: {exc}", "internal", start)
 
     ms = (time.perf_counter() - start) * 1000
+    record_stage(jobs.redis, jobs.ns, stage, ms / 1000)
     following = image.state.next_stage(stage)
     if following:
         if jobs.save_stage(job_id, image_id, stage, image, following, ms=ms, models=loaded_models()):
@@ -103,9 +106,11 @@ def fail(jobs: JobStore, job_id: str, image: JobImage, stage: Stage, error: str,
 
 def job_finished(jobs: JobStore, job_id: str) -> None:
     """Called once per job, by the task that ended its last image: the catalog's manifest
-    and gallery are written. (The place for completion hooks, e.g. a webhook task.)"""
-    jobs.write_catalog(job_id)
-    log.info("job %s finished", job_id)
+    and gallery are written, and the webhook call, if the job asked for one, is queued."""
+    job = jobs.job_ended(job_id)
+    if job.webhook_url:
+        send_webhook(job_id)
+    log.info("job %s finished: %s", job_id, job.status)
 
 
 class StageTask(Task):

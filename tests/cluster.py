@@ -4,7 +4,8 @@ process started here is stopped by the code that started it.
 
     with running_redis(tmp) as redis_url:
         with running_workers(redis_url, storage_url, logs, [("detect",), ("pose",), ...]) as cluster:
-            ...
+            with running_gateway(cluster.env, logs) as url:
+                ...
 """
 
 from __future__ import annotations
@@ -176,6 +177,38 @@ def running_workers(redis_url: str, storage_url: str, logs: Path, groups: list[t
             cluster.app.close()
 
 
+@contextlib.contextmanager
+def running_gateway(env: dict[str, str], logs: Path, port: int | None = None, timeout: float = 60.0,
+                    wait_for: str = "/readyz"):
+    """The gateway (uvicorn) on a loopback port, with the given environment; yields its
+    base URL once `wait_for` answers 200; stopped at the end."""
+    import httpx
+
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / f"gateway-{port}.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "services.gateway.app:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{url}{wait_for}", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway did not start: {(logs / f'gateway-{port}.log').read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        stop(proc)
+        log.close()
+
+
 def wait_for_workers(cluster: Cluster, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     expected = set(cluster.workers)
@@ -201,3 +234,57 @@ def wait_for_job(jobs, job_id: str, timeout: float = 300.0, cluster: Cluster | N
             tail = cluster.log_tail() if cluster else ""
             raise TimeoutError(f"job {job_id} not finished after {timeout} s: {job}\n{tail}")
         time.sleep(0.2)
+
+
+@dataclass
+class WebhookCall:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class WebhookReceiver:
+    url: str  # http://127.0.0.1:<port>; any path is accepted
+    calls: list[WebhookCall] = field(default_factory=list)
+    # Status codes to answer, per path, before answering 200 (to exercise retries).
+    failures: dict[str, list[int]] = field(default_factory=dict)
+
+    def calls_to(self, path: str, count: int = 1, timeout: float = 60.0) -> list[WebhookCall]:
+        """Wait until `path` has had `count` calls; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [c for c in self.calls if c.path == path]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running_webhook_receiver():
+    """A small HTTP server on a loopback port that records every POST it gets."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    receiver = WebhookReceiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            receiver.calls.append(WebhookCall(self.path, dict(self.headers), body))
+            pending = receiver.failures.get(self.path)
+            self.send_response(pending.pop(0) if pending else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()

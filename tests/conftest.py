@@ -259,6 +259,32 @@ def catalog_run(tmp_path_factory, coffee, coffee_mask) -> CatalogRun:
     return CatalogRun(out, manifest, records, inputs, reported)
 
 
+PERSON, COFFEE, PACKSHOT, CORRUPT = "person_fullbody_scene_12.jpg", "coffee.png", "cosmetics_white_bg_06.jpg", "corrupt.jpg"
+CORRUPT_WORDS = ("corrupt", "truncated", "not a supported image")
+
+
+@pytest.fixture(scope="session")
+def photos(coffee) -> dict[str, bytes]:
+    """The cluster tests' job: a person photo, two packshots and a corrupt file (the first
+    half of a JPEG), by name."""
+    whole = FOOTBALLER.read_bytes()
+    return {PERSON: whole, COFFEE: encode(coffee), PACKSHOT: BOTTLE.read_bytes(), CORRUPT: whole[: len(whole) // 2]}
+
+
+@pytest.fixture(scope="session")
+def in_process(photos, tmp_path_factory):
+    """shared.pipeline.run on the same files under the same names: the reference."""
+    from shared.pipeline import run
+
+    base = tmp_path_factory.mktemp("in-process")
+    for name, data in photos.items():
+        (base / "in" / name).parent.mkdir(exist_ok=True)
+        (base / "in" / name).write_bytes(data)
+    out = base / "out"
+    manifest = run([base / "in" / name for name in photos], out)
+    return out, {Path(r.source).name: r for r in manifest.images}
+
+
 # --- a real local cluster: redis-server and the four workers (tests/cluster.py) --------------------
 
 
@@ -272,15 +298,42 @@ def redis_url(tmp_path_factory) -> str:
         yield url
 
 
+WEBHOOK_SECRET = "test-webhook-secret"
+API_KEYS = ("test-key-shop-a", "test-key-shop-b")
+
+
 @pytest.fixture(scope="session")
 def cluster(redis_url, tmp_path_factory):
     """One worker process per queue (detect, pose, segment, color) on the session's Redis,
-    with a file:// blob store in a temporary folder; stopped at the end of the session."""
-    from cluster import QUEUES, running_workers
+    with a file:// blob store in a temporary folder; stopped at the end of the session.
+    Its env (cluster.env) is the gateway's too: keys on, webhooks signed."""
+    from cluster import QUEUES, free_port, running_workers
 
     base = tmp_path_factory.mktemp("cluster")
-    with running_workers(redis_url, (base / "blobs").as_uri(), base / "logs", [(q,) for q in QUEUES]) as running:
+    port = free_port()
+    env = {"CATALOG_WEBHOOK_SECRET": WEBHOOK_SECRET, "CATALOG_API_KEYS": ",".join(API_KEYS),
+           "CATALOG_PORT": str(port), "CATALOG_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    with running_workers(redis_url, (base / "blobs").as_uri(), base / "logs", [(q,) for q in QUEUES],
+                         extra_env=env) as running:
         yield running
+
+
+@dataclass
+class Gateway:
+    url: str  # http://127.0.0.1:<port>
+    api_keys: tuple[str, ...]  # two valid keys (keys are on)
+    jobs: object  # a shared.jobs.JobStore on the cluster's Redis and blob store
+    cluster: object
+    webhook_secret: str = WEBHOOK_SECRET
+
+
+@pytest.fixture(scope="session")
+def gateway(cluster, cluster_jobs) -> Gateway:
+    """The gateway (uvicorn, its own process) in front of the session's cluster, API keys on."""
+    from cluster import running_gateway
+
+    with running_gateway(cluster.env, cluster.logs, port=int(cluster.env["CATALOG_PORT"])) as url:
+        yield Gateway(url, API_KEYS, cluster_jobs, cluster)
 
 
 @pytest.fixture(scope="session")
@@ -290,3 +343,47 @@ def cluster_jobs(cluster):
     from shared.storage import BlobStore
 
     return JobStore.from_url(cluster.redis_url, BlobStore(cluster.storage_url))
+
+
+@pytest.fixture(scope="session")
+def webhook_receiver():
+    from cluster import running_webhook_receiver
+
+    with running_webhook_receiver() as receiver:
+        yield receiver
+
+
+@dataclass
+class ApiJob:
+    id: str
+    accepted: object  # the httpx.Response of the POST
+    final: dict  # GET /v1/jobs/{id} once finished
+    api_key: str
+    webhook_path: str
+
+
+@pytest.fixture(scope="session")
+def api_job(gateway, photos, webhook_receiver) -> ApiJob:
+    """The main job of the cluster tests, submitted through the gateway like a client does:
+    a person photo, two packshots and a corrupt file in one request, with an idempotency
+    key and a webhook; polled over HTTP to its end."""
+    import time
+
+    import httpx
+
+    key = gateway.api_keys[0]
+    files = [("files", (name, data, "image/jpeg")) for name, data in photos.items()]
+    hook = "/hooks/main-job"
+    accepted = httpx.post(f"{gateway.url}/v1/jobs", files=files, timeout=60,
+                          data={"webhook_url": webhook_receiver.url + hook},
+                          headers={"X-API-Key": key, "Idempotency-Key": "main-job-1"})
+    assert accepted.status_code == 202, accepted.text
+    job_id = accepted.json()["id"]
+    deadline = time.monotonic() + 300
+    while True:
+        body = httpx.get(f"{gateway.url}/v1/jobs/{job_id}", headers={"X-API-Key": key}, timeout=30).json()
+        if body["finished"]:
+            return ApiJob(job_id, accepted, body, key, hook)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} not finished after 300 s: {body}\n{gateway.cluster.log_tail()}")
+        time.sleep(0.5)

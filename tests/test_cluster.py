@@ -3,7 +3,8 @@ the blob store (file://, memory:// and S3 through a local moto server), the Cele
 chain across the four service queues, and its equality with the in-process pipeline.
 
 The workers are the conftest `cluster` fixture: redis-server on a free port and one
-`celery worker` process per queue, started once for the session.
+`celery worker` process per queue, started once for the session. The main job is submitted
+through the gateway (conftest `api_job`); tests/test_gateway.py covers the API itself.
 """
 
 from __future__ import annotations
@@ -17,35 +18,10 @@ from pathlib import Path
 import pytest
 
 from cluster import QUEUES, make_bucket, running_moto, running_workers, s3_env, wait_for_job
-from conftest import BOTTLE, FOOTBALLER, encode
+from conftest import COFFEE, CORRUPT, CORRUPT_WORDS, PACKSHOT, PERSON, encode
 from shared.jobs import JobStore, Upload, catalog_key, input_key, owner_of
 from shared.schemas import Options
 from shared.storage import BlobNotFound, BlobStore
-
-PERSON, COFFEE, PACKSHOT, CORRUPT = "person_fullbody_scene_12.jpg", "coffee.png", "cosmetics_white_bg_06.jpg", "corrupt.jpg"
-CORRUPT_WORDS = ("corrupt", "truncated", "not a supported image")
-
-
-@pytest.fixture(scope="module")
-def photos(coffee) -> dict[str, bytes]:
-    """A person photo, two packshots and a corrupt file (the first half of a JPEG), by name."""
-    whole = FOOTBALLER.read_bytes()
-    return {PERSON: whole, COFFEE: encode(coffee), PACKSHOT: BOTTLE.read_bytes(), CORRUPT: whole[: len(whole) // 2]}
-
-
-@pytest.fixture(scope="module")
-def in_process(photos, tmp_path_factory):
-    """shared.pipeline.run on the same files under the same names: the reference."""
-    from shared.pipeline import run
-
-    base = tmp_path_factory.mktemp("in-process")
-    for name, data in photos.items():
-        (base / "in" / name).parent.mkdir(exist_ok=True)
-        (base / "in" / name).write_bytes(data)
-    out = base / "out"
-    manifest = run([base / "in" / name for name in photos], out)
-    return out, {Path(r.source).name: r for r in manifest.images}
-
 
 def submit(jobs: JobStore, app, photos: dict[str, bytes], **kwargs):
     from shared.dispatch import submit_images
@@ -57,12 +33,9 @@ def submit(jobs: JobStore, app, photos: dict[str, bytes], **kwargs):
 
 
 @pytest.fixture(scope="module")
-def finished_job(cluster, cluster_jobs, photos):
-    start = time.monotonic()
-    job = submit(cluster_jobs, cluster.app, photos)
-    done = wait_for_job(cluster_jobs, job.id, timeout=300, cluster=cluster)
-    print(f"\ncluster job of {len(photos)} files: {time.monotonic() - start:.1f} s")
-    return done
+def finished_job(api_job, cluster_jobs):
+    """The main job (conftest api_job: submitted through the gateway), as its record says."""
+    return cluster_jobs.get_job(api_job.id, states=True)
 
 
 # --- the main job ------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ a user gets: manifest.json, the written images and index.html.
 from __future__ import annotations
 
 import html
-import io
 import os
 import re
 import subprocess

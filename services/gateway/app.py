@@ -1,0 +1,113 @@
+"""The gateway: the REST API (docs/api.md), the web page, health and metrics.
+
+    uvicorn services.gateway.app:app --host 0.0.0.0 --port 8000
+
+It takes uploads, stores them and queues their first stage; the workers do the rest
+(shared.worker). It loads no model, so it starts fast and scales on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from services.gateway.jobs_api import router as jobs_router
+from shared.celery_app import QUEUES
+from shared.jobs import job_store
+from shared.metrics import ClusterCollector
+
+STATIC = Path(__file__).parent / "static"
+PAGE = STATIC / "index.html"
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Catalog",
+        summary="Turns raw product and fashion photos into a catalog: crops, cutouts, categories, colours.",
+        version="1.0.0",
+    )
+    app.include_router(jobs_router)
+    add_metrics(app)
+    add_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"], summary="The process is alive")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Redis and the blob store are reachable")
+    def readyz():
+        store, problems = job_store(), {}
+        try:
+            store.redis.ping()
+        except redis.RedisError as exc:
+            problems["redis"] = f"{type(exc).__name__}: {exc}"
+        try:
+            store.blobs.check()
+        except Exception as exc:  # any storage fault means: not ready
+            problems["storage"] = f"{type(exc).__name__}: {exc}"
+        if problems:
+            return JSONResponse({"status": "unavailable", **problems}, status_code=503)
+        return {"status": "ready"}
+
+    # The web page: one HTML file for the upload page and every job's page.
+    STATIC.mkdir(exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def home():
+        return FileResponse(PAGE)
+
+    @app.get("/jobs/{job_id}", include_in_schema=False)
+    def job_page(job_id: str):
+        return FileResponse(PAGE)
+
+    return app
+
+
+def add_metrics(app: FastAPI) -> None:
+    """Request counts and latencies of this process, and the cluster's figures from Redis."""
+    registry = CollectorRegistry()
+    requests = Counter("catalog_http_requests", "HTTP requests served.", ["method", "route", "status"],
+                       registry=registry)
+    latency = Histogram("catalog_http_request_duration_seconds", "Time to answer an HTTP request.",
+                        ["method", "route"], registry=registry)
+    store = job_store()
+    registry.register(ClusterCollector(store.redis, store.ns, QUEUES))
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # The route's template (/v1/jobs/{job_id}), not the path: one series per endpoint.
+        name = getattr(route, "path", "unmatched")
+        requests.labels(request.method, name, str(response.status_code)).inc()
+        latency.labels(request.method, name).observe(time.perf_counter() - start)
+        return response
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    def metrics():
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Redis or the blob store out of reach: 503 with what is wrong, not a 500."""
+
+    @app.exception_handler(redis.RedisError)
+    async def redis_down(request: Request, exc: redis.RedisError):
+        return JSONResponse({"detail": f"the job store (Redis) is unavailable: {exc}; try again"}, status_code=503,
+                            headers={"Retry-After": "5"})
+
+    @app.exception_handler(OSError)
+    async def storage_down(request: Request, exc: OSError):
+        return JSONResponse({"detail": f"the file store is unavailable: {exc}; try again"}, status_code=503,
+                            headers={"Retry-After": "5"})
+
+
+app = create_app()
