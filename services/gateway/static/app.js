@@ -1,0 +1,716 @@
+// Catalog web page: one page for "/" (upload, jobs list) and "/jobs/{id}" (progress and
+// gallery). Plain JS, no build step. Every call to the API goes through api(), which adds
+// the key; files are fetched with the key too and shown through blob: URLs, because an
+// <img src> or a download link cannot send a header.
+"use strict";
+
+const KEY_STORAGE = "catalog.apiKey";
+const POLL_MS = 1000;
+const FINISHED = new Set(["succeeded", "partial", "failed"]);
+const $ = (sel, root = document) => root.querySelector(sel);
+
+// --- the API key ----------------------------------------------------------------------
+
+function apiKey() {
+  try { return localStorage.getItem(KEY_STORAGE) || ""; } catch { return ""; }
+}
+
+function setApiKey(key) {
+  try {
+    if (key) localStorage.setItem(KEY_STORAGE, key); else localStorage.removeItem(KEY_STORAGE);
+  } catch { /* storage off (private mode): the key lives until the page closes */ }
+  memoryKey = key;
+}
+let memoryKey = null;
+const currentKey = () => memoryKey ?? apiKey();
+
+function showKeyPanel(message) {
+  const panel = $("#key-panel");
+  panel.hidden = false;
+  $("#key-toggle").setAttribute("aria-expanded", "true");
+  $("#key-message").textContent = message || "";
+  $("#api-key").value = currentKey();
+  if (message) $("#api-key").focus();
+}
+
+function hideKeyPanel() {
+  $("#key-panel").hidden = true;
+  $("#key-toggle").setAttribute("aria-expanded", "false");
+}
+
+class AuthError extends Error {}
+class ApiError extends Error {
+  constructor(status, body, message) { super(message); this.status = status; this.body = body; }
+}
+
+function keyHeaders() {
+  const key = currentKey();
+  return key ? { "X-API-Key": key } : {};
+}
+
+function onUnauthorized() {
+  const had = currentKey();
+  showKeyPanel(had
+    ? "This API key was not accepted. Enter a valid key to continue."
+    : "This server needs an API key. Enter your key to continue.");
+  return new AuthError("API key needed");
+}
+
+// A readable sentence from an error answer: FastAPI's detail is a string or a list of
+// {loc, msg}; a proxy may answer with plain text or HTML.
+function describe(status, body) {
+  if (body && typeof body === "object") {
+    const d = body.detail;
+    if (typeof d === "string") return d;
+    if (Array.isArray(d)) {
+      return d.map((e) => {
+        const field = Array.isArray(e.loc) ? e.loc.filter((p) => p !== "body" && p !== "query").join(".") : "";
+        return field ? `${field}: ${e.msg}` : e.msg;
+      }).join("; ");
+    }
+  }
+  if (status === 413) return "The upload is too large.";
+  if (status === 404) return "Not found.";
+  if (status >= 500) return `The server failed (${status}). Try again later.`;
+  return `Request failed (${status}).`;
+}
+
+async function readBody(response) {
+  const text = await response.text();
+  try { return JSON.parse(text); } catch { return text; }
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: { ...keyHeaders(), ...(options.headers || {}) } });
+  if (response.status === 401) throw onUnauthorized();
+  if (response.status === 204) return null;
+  const body = await readBody(response);
+  if (!response.ok) throw new ApiError(response.status, body, describe(response.status, body));
+  return body;
+}
+
+// The manifest's file URLs are absolute; the page always asks its own origin (the gateway
+// that served it), whatever host the links were written with.
+function sameOrigin(url) {
+  const u = new URL(url, location.href);
+  return u.origin === location.origin ? u.href : u.pathname + u.search;
+}
+
+// --- blob URLs for images and downloads -------------------------------------------------
+
+const blobs = new Map(); // file URL -> Promise<blob: URL>, for the job on screen
+
+function blobUrl(url) {
+  if (!blobs.has(url)) {
+    const p = (async () => {
+      const response = await fetch(sameOrigin(url), { headers: keyHeaders() });
+      if (response.status === 401) throw onUnauthorized();
+      if (!response.ok) throw new Error(`${response.status} for ${url}`);
+      return URL.createObjectURL(await response.blob());
+    })();
+    p.catch(() => blobs.delete(url)); // a failed fetch may be retried later
+    blobs.set(url, p);
+  }
+  return blobs.get(url);
+}
+
+function releaseBlobs() {
+  for (const p of blobs.values()) p.then((u) => URL.revokeObjectURL(u), () => {});
+  blobs.clear();
+}
+
+function showImage(img, url) {
+  img.dataset.src = url;
+  blobUrl(url).then((u) => { img.src = u; }, () => {
+    img.alt = `${img.alt} (could not be loaded)`;
+    img.classList.add("broken");
+  });
+}
+
+// Saves a file through a temporary <a download> on a blob: URL.
+async function download(url, name, button) {
+  const label = button ? button.textContent : "";
+  if (button) { button.disabled = true; button.textContent = "Downloading…"; }
+  try {
+    const href = await blobUrl(url);
+    const a = document.createElement("a");
+    a.href = href;
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+  } catch (err) {
+    if (!(err instanceof AuthError)) alert(`Download failed: ${err.message}`);
+  } finally {
+    if (button) { button.disabled = false; button.textContent = label; }
+  }
+}
+
+// --- small DOM helpers ----------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k === "style") node.style.cssText = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+const basename = (path) => String(path || "").split(/[\\/]/).pop();
+const percent = (x) => `${Math.round(x * 100)}%`;
+
+function formatDate(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+}
+
+function formatSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+// --- routing --------------------------------------------------------------------------
+
+let view = null; // {stop()} of the view on screen
+
+function route() {
+  if (view) view.stop();
+  view = null;
+  const m = location.pathname.match(/^\/jobs\/([^/]+)\/?$/);
+  $("#home-view").hidden = Boolean(m);
+  $("#job-view").hidden = !m;
+  if (m) {
+    view = jobView(decodeURIComponent(m[1]));
+  } else {
+    document.title = "Catalog";
+    loadJobs();
+    if (location.hash === "#jobs") $("#jobs").scrollIntoView();
+  }
+}
+
+function navigate(path) {
+  history.pushState(null, "", path);
+  route();
+  $("#main").focus({ preventScroll: true });
+}
+
+document.addEventListener("click", (e) => {
+  const a = e.target.closest("a[data-nav]");
+  if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+  const url = new URL(a.href);
+  if (url.origin !== location.origin) return;
+  e.preventDefault();
+  if (url.pathname === location.pathname && url.hash) {
+    history.pushState(null, "", url.pathname + url.hash);
+    const target = document.getElementById(url.hash.slice(1));
+    if (target) target.scrollIntoView();
+    return;
+  }
+  navigate(url.pathname + url.hash);
+});
+window.addEventListener("popstate", route);
+
+// --- upload ---------------------------------------------------------------------------
+
+let chosen = []; // File objects picked or dropped
+
+function addFiles(list) {
+  for (const f of list) chosen.push(f);
+  renderChosen();
+}
+
+function renderChosen() {
+  const list = $("#chosen-list");
+  list.replaceChildren(...chosen.map((f, i) => el("li", {},
+    el("span", { class: "name", text: f.name }),
+    el("span", { class: "hint", text: formatSize(f.size) }),
+    el("button", {
+      type: "button", class: "link", text: "Remove", "aria-label": `Remove ${f.name}`,
+      onclick: () => { chosen.splice(i, 1); renderChosen(); $("#files").focus(); },
+    }),
+  )));
+  $("#chosen").hidden = chosen.length === 0;
+  const total = chosen.reduce((s, f) => s + f.size, 0);
+  $("#chosen-summary").textContent = `${chosen.length} photo${chosen.length === 1 ? "" : "s"} chosen (${formatSize(total)})`;
+}
+
+function setupUpload() {
+  const input = $("#files");
+  const zone = $("#drop-zone");
+  input.addEventListener("change", () => {
+    addFiles(input.files);
+    input.value = ""; // picking the same file again still fires change
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    zone.addEventListener(type, (e) => { e.preventDefault(); zone.classList.add("over"); });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    zone.addEventListener(type, () => zone.classList.remove("over"));
+  }
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    if (e.dataTransfer && e.dataTransfer.files.length) addFiles(e.dataTransfer.files);
+  });
+  // A photo dropped beside the zone must not replace the page.
+  window.addEventListener("dragover", (e) => e.preventDefault());
+  window.addEventListener("drop", (e) => e.preventDefault());
+
+  $("#chosen-clear").addEventListener("click", () => { chosen = []; renderChosen(); input.focus(); });
+  $("#background").addEventListener("change", (e) => {
+    $("#background-color").hidden = e.target.value !== "custom";
+  });
+  $("#upload-form").addEventListener("submit", (e) => { e.preventDefault(); submitJob(); });
+}
+
+function showUploadError(message, files) {
+  const box = $("#upload-error");
+  box.replaceChildren(el("p", { text: message }));
+  if (files && files.length) {
+    box.append(el("ul", {}, files.map((f) => el("li", {},
+      el("strong", { text: f.name }), `: ${f.error}`))));
+  }
+  box.hidden = false;
+}
+
+// POST /v1/jobs with XMLHttpRequest, which, unlike fetch, reports upload progress.
+function postJob(form, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/v1/jobs");
+    for (const [k, v] of Object.entries(keyHeaders())) xhr.setRequestHeader(k, v);
+    xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
+    xhr.addEventListener("load", () => {
+      let body = xhr.responseText;
+      try { body = JSON.parse(body); } catch { /* not JSON */ }
+      if (xhr.status === 401) reject(onUnauthorized());
+      else if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      else reject(new ApiError(xhr.status, body, describe(xhr.status, body)));
+    });
+    xhr.addEventListener("error", () => reject(new Error("The server could not be reached.")));
+    xhr.send(form);
+  });
+}
+
+async function submitJob() {
+  const errorBox = $("#upload-error");
+  errorBox.hidden = true;
+  if (!chosen.length) {
+    showUploadError("Choose at least one photo.");
+    $("#files").focus();
+    return;
+  }
+  const garments = [...document.querySelectorAll('input[name="garments"]:checked')].map((c) => c.value);
+  if (!garments.length) {
+    showUploadError("Pick at least one garment crop.");
+    return;
+  }
+  const form = new FormData();
+  for (const f of chosen) form.append("files", f, f.name);
+  form.append("garments", garments.join(","));
+  form.append("aspect", $("#aspect").value);
+  const bg = $("#background").value;
+  form.append("background", bg === "custom" ? $("#background-color").value : bg);
+  form.append("format", $("#format").value);
+
+  const button = $("#upload-button");
+  const bar = $("#upload-progress");
+  button.disabled = true;
+  button.textContent = "Uploading…";
+  bar.hidden = false;
+  bar.value = 0;
+  try {
+    const job = await postJob(form, (x) => { bar.value = x; });
+    chosen = [];
+    renderChosen();
+    navigate(`/jobs/${encodeURIComponent(job.id)}`);
+  } catch (err) {
+    if (err instanceof AuthError) {
+      showUploadError("The upload needs an API key: enter it above, then upload again.");
+    } else if (err instanceof ApiError && err.body && Array.isArray(err.body.files)) {
+      showUploadError(err.message || "No file could be accepted.", err.body.files);
+    } else {
+      showUploadError(err.message);
+    }
+  } finally {
+    button.disabled = false;
+    button.textContent = "Upload and process";
+    bar.hidden = true;
+  }
+}
+
+// --- jobs list ------------------------------------------------------------------------
+
+async function loadJobs() {
+  const status = $("#jobs-status");
+  const list = $("#jobs-list");
+  status.textContent = "Loading…";
+  try {
+    const { jobs } = await api("/v1/jobs?limit=50");
+    list.replaceChildren(...jobs.map(jobRow));
+    status.textContent = jobs.length ? "" : "No jobs yet.";
+  } catch (err) {
+    list.replaceChildren();
+    status.textContent = err instanceof AuthError ? "Enter an API key to see your jobs." : `Could not load the jobs: ${err.message}`;
+  }
+}
+
+function progressText(p) {
+  if (!p) return "";
+  const failed = p.failed ? `, ${p.failed} failed` : "";
+  return `${p.done} of ${p.total} done${failed}`;
+}
+
+function jobRow(job) {
+  const names = (job.sources || []).map(basename);
+  const shown = names.slice(0, 3).join(", ") + (names.length > 3 ? ` and ${names.length - 3} more` : "");
+  const href = `/jobs/${encodeURIComponent(job.id)}`;
+  return el("li", { class: "job-row", dataset: { jobId: job.id } },
+    el("div", { class: "job-main" },
+      el("a", { href, "data-nav": true, class: "job-link" }, el("code", { text: job.id.slice(0, 12) })),
+      el("span", { class: `badge ${job.status}`, text: job.status }),
+      el("span", { class: "hint", text: formatDate(job.created) })),
+    el("div", { class: "job-files", text: shown || "—" }),
+    el("div", { class: "job-actions" },
+      el("span", { class: "hint", text: progressText(job.progress) }),
+      el("button", {
+        type: "button", class: "danger small", text: "Delete", "aria-label": `Delete job ${job.id}`,
+        onclick: () => deleteJob(job.id).then((ok) => { if (ok) loadJobs(); }),
+      })));
+}
+
+async function deleteJob(id) {
+  if (!confirm(`Delete job ${id} and all its files? This cannot be undone.`)) return false;
+  try {
+    await api(`/v1/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
+    return true;
+  } catch (err) {
+    if (!(err instanceof AuthError)) alert(`Could not delete the job: ${err.message}`);
+    return false;
+  }
+}
+
+// --- one job: progress and gallery ----------------------------------------------------
+
+function jobView(id) {
+  let stopped = false;
+  let timer = null;
+  let shownDone = -1;       // finished images when the manifest was last fetched
+  let manifestBusy = false;
+  let failures = 0;
+  const cards = new Map();  // manifest image key -> card element
+  const categories = new Set();
+
+  const jobUrl = `/v1/jobs/${encodeURIComponent(id)}`;
+  const pageUrl = `/jobs/${encodeURIComponent(id)}`;
+  $("#job-id").textContent = id;
+  $("#job-title").textContent = "Job";
+  $("#job-status").textContent = "";
+  $("#job-status").className = "badge";
+  $("#job-created").textContent = "";
+  $("#job-link").href = pageUrl;
+  $("#job-error").hidden = true;
+  $("#job-progress").value = 0;
+  $("#job-summary").textContent = "Loading…";
+  $("#photo-list").replaceChildren();
+  $("#gallery").replaceChildren();
+  $("#gallery-empty").hidden = false;
+  $("#gallery-empty").textContent = "Finished photos appear here.";
+  $("#filter-kind").value = "";
+  $("#filter-category").replaceChildren(el("option", { value: "", text: "all" }));
+  const zip = $("#zip-button");
+  zip.disabled = true;
+  zip.onclick = () => download(`${jobUrl}/archive`, `catalog-${id}.zip`, zip);
+  $("#job-delete").onclick = async () => {
+    if (await deleteJob(id)) navigate("/");
+  };
+  $("#filter-kind").onchange = applyFilters;
+  $("#filter-category").onchange = applyFilters;
+  document.title = `Job ${id.slice(0, 8)} · Catalog`;
+
+  function showError(message) {
+    const box = $("#job-error");
+    box.textContent = message;
+    box.hidden = !message;
+  }
+
+  async function poll() {
+    if (stopped) return;
+    let job;
+    try {
+      job = await api(jobUrl);
+      failures = 0;
+      showError("");
+    } catch (err) {
+      if (stopped) return;
+      if (err instanceof AuthError) {
+        $("#job-summary").textContent = "";
+        showError("This job needs an API key: enter it above.");
+        return; // saving a key re-opens the view
+      }
+      if (err instanceof ApiError && err.status === 404) {
+        $("#job-summary").textContent = "";
+        showError("No such job: it was deleted, or it belongs to another API key.");
+        return;
+      }
+      failures += 1;
+      showError(`Lost contact with the server (${err.message}); retrying…`);
+      timer = setTimeout(poll, Math.min(POLL_MS * 2 ** failures, 15000));
+      return;
+    }
+    if (stopped) return;
+    renderJob(job);
+    const done = job.images.filter((im) => im.status === "ok" || im.status === "failed").length;
+    const finished = FINISHED.has(job.status);
+    let complete = true;
+    if (done !== shownDone || (finished && shownDone !== -2)) complete = await loadManifest(done, finished);
+    // A finished job is polled again only when its last manifest could not be read.
+    if ((!finished || !complete) && !stopped) timer = setTimeout(poll, POLL_MS);
+  }
+
+  function renderJob(job) {
+    const total = job.images.length;
+    const done = job.images.filter((im) => im.status === "ok" || im.status === "failed").length;
+    const failed = job.images.filter((im) => im.status === "failed").length;
+    const status = $("#job-status");
+    status.textContent = job.status;
+    status.className = `badge ${job.status}`;
+    $("#job-created").textContent = formatDate(job.created);
+    const bar = $("#job-progress");
+    bar.max = Math.max(total, 1);
+    bar.value = done;
+    const summary = FINISHED.has(job.status)
+      ? `Finished: ${done - failed} of ${total} photos processed${failed ? `, ${failed} failed` : ""}.`
+      : `${done} of ${total} photos done${failed ? `, ${failed} failed` : ""}…`;
+    // Only a changed text is written, so screen readers announce progress, not every poll.
+    if ($("#job-summary").textContent !== summary) $("#job-summary").textContent = summary;
+    zip.disabled = !FINISHED.has(job.status);
+    renderPhotoList(job.images);
+  }
+
+  function renderPhotoList(images) {
+    const list = $("#photo-list");
+    for (const im of images) {
+      let row = list.querySelector(`li[data-image-id="${CSS.escape(String(im.id))}"]`);
+      if (!row) {
+        row = el("li", { class: "photo-row", dataset: { imageId: im.id } },
+          el("span", { class: "name", text: basename(im.source) }),
+          el("span", { class: "badge" }),
+          el("span", { class: "stage hint" }),
+          el("p", { class: "image-error", hidden: true }));
+        list.append(row);
+      }
+      row.dataset.status = im.status;
+      const badge = row.querySelector(".badge");
+      badge.textContent = im.status === "ok" ? "done" : im.status;
+      badge.className = `badge ${im.status}`;
+      row.querySelector(".stage").textContent = im.status === "running" || im.status === "queued"
+        ? (im.stage ? `${im.status === "running" ? "" : "next: "}${im.stage}` : "") : "";
+      const error = row.querySelector(".image-error");
+      error.hidden = !im.error;
+      error.textContent = im.error ? `Failed: ${im.error}` : "";
+    }
+  }
+
+  async function loadManifest(done, finished) {
+    if (manifestBusy) return false;
+    manifestBusy = true;
+    try {
+      const manifest = await api(`${jobUrl}/manifest`);
+      if (stopped) return true;
+      renderGallery(manifest);
+      shownDone = finished ? -2 : done;
+      return true;
+    } catch (err) {
+      if (!(err instanceof AuthError) && !stopped) showError(`Could not load the catalog: ${err.message}`);
+      return false;
+    } finally {
+      manifestBusy = false;
+    }
+  }
+
+  // Cards are kept across polls (their images are fetched once) and re-ordered to the
+  // manifest's upload order as photos finish.
+  function renderGallery(manifest) {
+    const gallery = $("#gallery");
+    const seen = new Map();
+    const order = [];
+    for (const record of manifest.images) {
+      const n = (seen.get(record.source) || 0) + 1;
+      seen.set(record.source, n);
+      const key = `${record.source}#${n}`;
+      let card = cards.get(key);
+      if (!card) {
+        card = photoCard(record, manifest.options || {});
+        cards.set(key, card);
+      }
+      order.push(card);
+      for (const item of record.items || []) if (item.category) categories.add(item.category);
+    }
+    order.forEach((card) => gallery.append(card));
+    $("#gallery-empty").hidden = order.length > 0;
+    const select = $("#filter-category");
+    const chosenCategory = select.value;
+    select.replaceChildren(el("option", { value: "", text: "all" }),
+      ...[...categories].sort().map((c) => el("option", { value: c, text: c })));
+    select.value = chosenCategory;
+    applyFilters();
+  }
+
+  function applyFilters() {
+    const kind = $("#filter-kind").value;
+    const category = $("#filter-category").value;
+    let shown = 0;
+    for (const card of cards.values()) {
+      let visible = !kind || card.dataset.kind === kind;
+      if (visible && category) {
+        let any = false;
+        for (const item of card.querySelectorAll(".item")) {
+          const match = item.dataset.category === category;
+          item.hidden = !match;
+          any ||= match;
+        }
+        visible = any;
+      } else {
+        for (const item of card.querySelectorAll(".item")) item.hidden = false;
+      }
+      card.hidden = !visible;
+      if (visible) shown += 1;
+    }
+    const empty = $("#gallery-empty");
+    if (cards.size && !shown) {
+      empty.hidden = false;
+      empty.textContent = "No photo matches these filters.";
+    } else if (cards.size) {
+      empty.hidden = true;
+    }
+  }
+
+  poll();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      releaseBlobs();
+    },
+  };
+}
+
+function photoCard(record, options) {
+  const name = basename(record.source);
+  const card = el("article", {
+    class: "card", dataset: { source: name, kind: record.kind || "", status: record.status },
+    "aria-label": name,
+  });
+  const kind = record.kind === "person"
+    ? `person${record.people > 1 ? ` · ${record.people} people` : ""}` : (record.kind || "");
+  card.append(el("header", { class: "card-head" },
+    el("h3", { text: name }),
+    kind ? el("span", { class: "badge", text: kind }) : null));
+
+  if (record.status === "failed") {
+    card.append(el("p", { class: "image-error", text: `Failed: ${record.error || "unknown error"}` }));
+    return card;
+  }
+  const body = el("div", { class: "card-body" });
+  if (record.preview) {
+    const img = el("img", {
+      class: "preview", alt: record.kind === "person" ? `${name} with the detected skeleton` : name,
+    });
+    showImage(img, record.preview);
+    body.append(el("figure", { class: "original" }, img));
+  }
+  const items = el("div", { class: "items" });
+  (record.items || []).forEach((item, i) => items.append(itemCard(item, i, name, options)));
+  if (!(record.items || []).length) items.append(el("p", { class: "hint", text: "No items found." }));
+  body.append(items);
+  card.append(body);
+  return card;
+}
+
+function itemCard(item, index, photoName, options) {
+  const label = item.garment || (item.type === "product" ? `product ${index + 1}` : item.type);
+  const files = item.files || {};
+  // A garment is shown as its framed crop; a product as its cutout, on a checkerboard so
+  // transparency shows. A crop on a transparent background gets the checkerboard too.
+  const cutoutShown = item.type !== "garment" && files.cutout;
+  const shown = cutoutShown ? files.cutout : files.image;
+  const transparent = cutoutShown || options.background === "transparent";
+  const img = el("img", { class: "crop", alt: `${label} from ${photoName}` });
+  if (shown) showImage(img, shown);
+
+  const color = item.color;
+  // Garment scores can be tiny (the share among the kinds a garment allows): two
+  // significant digits keep them readable.
+  const s = item.category_score;
+  const score = typeof s === "number" ? ` ${s >= 0.1 ? s.toFixed(2) : s.toPrecision(2)}` : "";
+  const info = el("div", { class: "item-info" },
+    el("p", { class: "item-title" }, el("strong", { text: label })),
+    el("p", { class: "category" }, el("span", { text: item.category || "uncategorised" }),
+      el("span", { class: "hint score", text: score })));
+  if (color) {
+    info.append(
+      el("p", { class: "swatch-row" },
+        el("span", { class: "swatch", style: `background:${color.hex}`, role: "img", "aria-label": `colour ${color.hex}` }),
+        el("code", { class: "hex", text: color.hex }),
+        el("span", { class: "color-name", text: color.name || "" })),
+      paletteBar(color.palette || []));
+  }
+  const stem = `${photoName.replace(/\.[^.]+$/, "")}-${label.replace(/\s+/g, "-")}`;
+  const links = el("div", { class: "downloads", role: "group", "aria-label": `Download ${label}` });
+  for (const [what, url] of [["image", files.image], ["cutout", files.cutout], ["swatch", files.swatch]]) {
+    if (!url) continue;
+    const ext = (basename(new URL(url, location.href).pathname).match(/\.[^.]+$/) || [""])[0];
+    const button = el("button", {
+      type: "button", class: "secondary small", text: what, "aria-label": `Download ${label} ${what}`,
+      dataset: { file: what },
+    });
+    button.addEventListener("click", () => download(url, `${stem}${what === "image" ? "" : `-${what}`}${ext}`, button));
+    links.append(button);
+  }
+  info.append(links);
+  return el("figure", {
+    class: "item", dataset: { garment: item.garment || "", type: item.type || "", category: item.category || "" },
+  }, el("div", { class: transparent ? "frame checker" : "frame" }, img), el("figcaption", {}, info));
+}
+
+function paletteBar(palette) {
+  const label = palette.map((p) => `${p.hex} ${percent(p.share)}`).join(", ");
+  return el("div", { class: "palette", role: "img", "aria-label": `palette: ${label}` },
+    palette.map((p) => el("span", {
+      style: `flex-grow:${Math.max(p.share, 0)};background:${p.hex}`, title: `${p.hex} ${percent(p.share)}`,
+    })));
+}
+
+// --- start ----------------------------------------------------------------------------
+
+function setupKey() {
+  $("#key-toggle").addEventListener("click", () => {
+    if ($("#key-panel").hidden) showKeyPanel(""); else hideKeyPanel();
+  });
+  $("#key-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    setApiKey($("#api-key").value.trim());
+    $("#key-message").textContent = "";
+    hideKeyPanel();
+    route(); // what failed for want of a key is asked again
+  });
+  $("#key-clear").addEventListener("click", () => {
+    setApiKey("");
+    $("#api-key").value = "";
+    route();
+  });
+}
+
+setupKey();
+setupUpload();
+$("#jobs-refresh").addEventListener("click", loadJobs);
+route();
