@@ -21,6 +21,8 @@ command -v "$PYTHON" >/dev/null 2>&1 || need_apt "$PYTHON" python3.11 python3.11
 need_apt npm nodejs npm
 # Redis: the broker, results and job records of the local cluster, and the cluster tests.
 need_apt redis-server redis-server
+# Chromium: the browser the web page's tests drive (tests/test_web.py).
+need_apt chromium chromium
 
 stamp=$VENV/.installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
