@@ -14,32 +14,16 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.celery_app import QUEUES  # noqa: F401 (the tests import it from here)
+from shared.local_cluster import die_with_parent, free_port
+
 PROJECT = Path(__file__).resolve().parents[1]
-QUEUES = ("detect", "pose", "segment", "color")
-
-
-def _die_with_parent() -> None:
-    """In a child about to exec: ask Linux for SIGTERM when the test process dies, so no
-    worker or server outlives a killed test run."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
@@ -71,7 +55,7 @@ def running_redis(folder: Path):
     log = open(folder / "redis.log", "wb")
     proc = subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
     )
     try:
         import redis
@@ -164,7 +148,7 @@ def running_workers(redis_url: str, storage_url: str, logs: Path, groups: list[t
             handles.append(log)
             cluster.workers[name] = subprocess.Popen(
                 worker_command(queues, name), cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True, preexec_fn=die_with_parent,
             )
         wait_for_workers(cluster, timeout)
         yield cluster
@@ -190,7 +174,7 @@ def running_gateway(env: dict[str, str], logs: Path, port: int | None = None, ti
     log = open(logs / f"gateway-{port}.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "services.gateway.app:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
+        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
     )
     try:
         deadline = time.monotonic() + timeout
