@@ -1,0 +1,332 @@
+"""The web page in a real browser (Debian's chromium driven by Playwright) against the real
+gateway and workers (the `gateway` fixture): upload, progress, gallery, downloads, the
+jobs list, a job's own page, and a phone-width layout.
+
+The photos go through the real models once: one job uploaded through the page (a person,
+a packshot and a truncated photo) is shared by the tests of this module."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+FIXTURES = Path(__file__).parent / "fixtures"
+FOOTBALLER = FIXTURES / "person_fullbody_scene_12.jpg"
+BOTTLE = FIXTURES / "cosmetics_white_bg_06.jpg"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+FINISH_TIMEOUT_MS = 240_000  # CPU models take seconds per photo; the test machine may have 2 cores
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} not found (scripts/setup.sh installs it: apt-get install chromium)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+httpx = pytest.importorskip("httpx")
+
+
+def photo(name: str, data: bytes) -> dict:
+    """A file for set_input_files, as the user's browser would pick it."""
+    return {"name": name, "mimeType": "image/jpeg", "buffer": data}
+
+
+def truncated_jpeg() -> bytes:
+    """The footballer's first half: the header reads, the pixels end early. The gateway
+    accepts it (it checks headers only) and the detect worker fails it."""
+    data = FOOTBALLER.read_bytes()
+    return data[: len(data) // 2]
+
+
+# --- browser, client, the shared job -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def key(gateway) -> str:
+    return gateway.api_keys[0]
+
+
+@pytest.fixture(scope="module")
+def client(gateway, key):
+    with httpx.Client(base_url=gateway.url, headers={"X-API-Key": key}, timeout=60) as c:
+        yield c
+
+
+def keyed_context(browser, key: str, viewport=DESKTOP):
+    """A browser context whose pages start with the key already saved, as after a visit
+    where the user entered it."""
+    context = browser.new_context(viewport=viewport)
+    context.add_init_script(f"localStorage.setItem('catalog.apiKey', {key!r})")
+    return context
+
+
+def wait_finished(page, timeout: float = FINISH_TIMEOUT_MS) -> None:
+    sync_api.expect(page.locator("#job-summary")).to_have_text(re.compile(r"^Finished"), timeout=timeout)
+
+
+def wait_images_loaded(page, selector: str, count: int | None = None) -> None:
+    """Every image matching selector shown from a blob: URL and decoded (count: at least)."""
+    page.wait_for_function(
+        """([sel, n]) => {
+            const imgs = [...document.querySelectorAll(sel)];
+            return imgs.length >= (n ?? 1) && imgs.every(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0);
+        }""",
+        arg=[selector, count], timeout=30_000,
+    )
+
+
+def submit_via_api(client, files: list[tuple[str, bytes]], wait: bool = True) -> str:
+    """A job submitted through the API, not the page; waits until it ends when asked."""
+    response = client.post("/v1/jobs", files=[("files", (name, data, "image/jpeg")) for name, data in files])
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    deadline = time.monotonic() + FINISH_TIMEOUT_MS / 1000
+    while wait and client.get(f"/v1/jobs/{job_id}").json()["finished"] is None:
+        assert time.monotonic() < deadline, f"job {job_id} did not finish"
+        time.sleep(0.5)
+    return job_id
+
+
+def file_path(url: str, job_id: str) -> str:
+    """A manifest file URL as the path inside the catalog (and its ZIP)."""
+    prefix = f"/v1/jobs/{job_id}/files/"
+    path = urlsplit(url).path
+    assert path.startswith(prefix), url
+    return path[len(prefix):]
+
+
+class UploadedJob:
+    def __init__(self, page, job_id: str):
+        self.page, self.id = page, job_id
+
+
+@pytest.fixture(scope="module")
+def uploaded(browser, gateway, key):
+    """A job uploaded through the page by a user who has no key saved yet: the page asks for
+    it, the user enters it, picks three photos and uploads; the page is left on the job's
+    own page once every photo has ended."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(gateway.url + "/")
+    # Keys are on and none is saved: the page says so and offers the field.
+    sync_api.expect(page.locator("#key-message")).to_contain_text("needs an API key")
+    page.get_by_label("API key", exact=True).fill(key)
+    page.get_by_role("button", name="Save key").click()
+    sync_api.expect(page.locator("#key-panel")).to_be_hidden()
+
+    page.locator("#files").set_input_files([
+        photo(FOOTBALLER.name, FOOTBALLER.read_bytes()), photo(BOTTLE.name, BOTTLE.read_bytes()),
+        photo("truncated.jpg", truncated_jpeg()),
+    ])
+    sync_api.expect(page.locator("#chosen-summary")).to_contain_text("3 photos chosen")
+    page.get_by_role("button", name="Upload and process").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"), timeout=60_000)
+    job_id = page.url.rsplit("/", 1)[1]
+    wait_finished(page)
+    yield UploadedJob(page, job_id)
+    context.close()
+
+
+# --- tests -------------------------------------------------------------------------------------
+
+
+def test_upload_shows_the_gallery_and_downloads_the_catalog(uploaded, client):
+    page, job_id = uploaded.page, uploaded.id
+    manifest = client.get(f"/v1/jobs/{job_id}/manifest").json()
+    records = {r["source"]: r for r in manifest["images"]}
+    assert records["person_fullbody_scene_12.jpg"]["status"] == "ok"
+    assert records["cosmetics_white_bg_06.jpg"]["status"] == "ok"
+
+    # The footballer: the photo with its skeleton, and a crop per garment.
+    person = page.locator('article[data-source="person_fullbody_scene_12.jpg"]')
+    sync_api.expect(person).to_have_attribute("data-kind", "person")
+    for garment in ("top", "bottom", "shoes"):
+        sync_api.expect(person.locator(f'figure.item[data-garment="{garment}"] img.crop')).to_have_count(1)
+    wait_images_loaded(page, 'article[data-source="person_fullbody_scene_12.jpg"] img', count=4)
+    assert "skeleton" in person.locator("img.preview").get_attribute("alt")
+
+    # The packshot: its cutout, on a checkerboard so transparency shows.
+    product = page.locator('article[data-source="cosmetics_white_bg_06.jpg"]')
+    sync_api.expect(product).to_have_attribute("data-kind", "product")
+    cutout = product.locator('figure.item[data-type="product"] .frame.checker img.crop')
+    sync_api.expect(cutout.first).to_be_visible()
+    assert urlsplit(cutout.first.get_attribute("data-src")).path.endswith("-cutout.png")
+    wait_images_loaded(page, 'article[data-source="cosmetics_white_bg_06.jpg"] img', count=2)
+
+    # Category, swatch hex and colour name, palette: as the manifest says, item by item.
+    for source in ("person_fullbody_scene_12.jpg", "cosmetics_white_bg_06.jpg"):
+        card = page.locator(f'article[data-source="{source}"]')
+        items = records[source]["items"]
+        assert card.locator(".hex").all_inner_texts() == [i["color"]["hex"] for i in items]
+        assert card.locator(".color-name").all_inner_texts() == [i["color"]["name"] for i in items]
+        assert card.locator(".category > span:first-child").all_inner_texts() == [i["category"] for i in items]
+        assert card.locator(".palette").first.locator("span").count() == len(items[0]["color"]["palette"])
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-gallery-desktop.png"), full_page=True)
+
+    # One item's file: the same bytes as the API serves.
+    top = records["person_fullbody_scene_12.jpg"]["items"][0]
+    with page.expect_download() as info:
+        person.locator("figure.item").first.get_by_role("button", name=re.compile(r"image$")).click()
+    download = info.value
+    assert download.suggested_filename.endswith(".jpg")
+    assert Path(download.path()).read_bytes() == client.get(top["files"]["image"]).content
+
+    # The whole job as a ZIP: manifest.json and every file the manifest names.
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download ZIP").click()
+    assert info.value.suggested_filename == f"catalog-{job_id}.zip"
+    with zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes())) as archive:
+        names = set(archive.namelist())
+    assert "manifest.json" in names
+    named = set()
+    for record in manifest["images"]:
+        if record.get("preview"):
+            named.add(file_path(record["preview"], job_id))
+        for item in record["items"]:
+            named.update(file_path(u, job_id) for u in item["files"].values() if u)
+    assert named and named <= names, sorted(named - names)
+
+
+def test_failures_are_shown_with_their_reason(uploaded, browser, gateway, key):
+    # The truncated photo was accepted and failed in a worker: its row says why.
+    page = uploaded.page
+    row = page.locator("#photo-list li", has_text="truncated.jpg")
+    sync_api.expect(row.locator(".badge")).to_have_text("failed")
+    sync_api.expect(row.locator(".image-error")).to_be_visible()
+    sync_api.expect(row.locator(".image-error")).to_contain_text("truncated")
+    sync_api.expect(page.locator("#job-status")).to_have_text("partial")
+    sync_api.expect(page.locator("#job-summary")).to_contain_text("1 failed")
+
+    # A job whose only file is refused at upload: the page stays, and names file and reason.
+    context = keyed_context(browser, key)
+    page = context.new_page()
+    page.goto(gateway.url + "/")
+    page.locator("#files").set_input_files(
+        [photo("broken.jpg", FOOTBALLER.read_bytes()[:300])])
+    page.get_by_role("button", name="Upload and process").click()
+    error = page.locator("#upload-error")
+    sync_api.expect(error).to_be_visible()
+    sync_api.expect(error.locator("li")).to_contain_text("broken.jpg")
+    sync_api.expect(error.locator("li")).to_contain_text("truncated or corrupt")
+    assert urlsplit(page.url).path == "/"
+    context.close()
+
+
+def test_jobs_list_shows_jobs_and_deletes_one(uploaded, browser, gateway, key, client):
+    doomed = submit_via_api(client, [("doomed.jpg", BOTTLE.read_bytes())], wait=False)
+    context = keyed_context(browser, key)
+    page = context.new_page()
+    page.goto(gateway.url + "/")
+    shared = page.locator(f'#jobs-list li[data-job-id="{uploaded.id}"]')
+    sync_api.expect(shared).to_contain_text("partial")
+    sync_api.expect(shared).to_contain_text("person_fullbody_scene_12.jpg")
+
+    row = page.locator(f'#jobs-list li[data-job-id="{doomed}"]')
+    sync_api.expect(row).to_contain_text("doomed.jpg")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name=re.compile("^Delete")).click()
+    sync_api.expect(row).to_have_count(0)
+    assert client.get(f"/v1/jobs/{doomed}").status_code == 404
+    sync_api.expect(shared).to_be_visible()
+
+    # The list links to the job's page.
+    shared.get_by_role("link").click()
+    page.wait_for_url(f"**/jobs/{uploaded.id}")
+    wait_finished(page, timeout=30_000)
+    context.close()
+
+
+def test_job_page_opened_directly_for_an_api_job(browser, gateway, key, client):
+    job_id = submit_via_api(client, [("bottle.jpg", BOTTLE.read_bytes())])
+    manifest = client.get(f"/v1/jobs/{job_id}/manifest").json()
+    context = keyed_context(browser, key)
+    page = context.new_page()
+    page.goto(f"{gateway.url}/jobs/{job_id}")
+    wait_finished(page, timeout=30_000)
+    card = page.locator('article[data-source="bottle.jpg"]')
+    wait_images_loaded(page, 'article[data-source="bottle.jpg"] img', count=2)
+    assert card.locator(".hex").all_inner_texts() == [i["color"]["hex"] for i in manifest["images"][0]["items"]]
+    sync_api.expect(page.get_by_role("button", name="Download ZIP")).to_be_enabled()
+
+    # Another key does not see it; the page asks for a key it accepts.
+    other = keyed_context(browser, gateway.api_keys[1])
+    page = other.new_page()
+    page.goto(f"{gateway.url}/jobs/{job_id}")
+    sync_api.expect(page.locator("#job-error")).to_contain_text("No such job")
+    other.close()
+    # A wrong key is refused with a clear request for a valid one.
+    wrong = keyed_context(browser, "not-a-key")
+    page = wrong.new_page()
+    page.goto(f"{gateway.url}/jobs/{job_id}")
+    sync_api.expect(page.locator("#key-message")).to_contain_text("not accepted")
+    sync_api.expect(page.get_by_label("API key", exact=True)).to_be_focused()
+    wrong.close()
+    context.close()
+
+
+def test_filters_by_kind_and_category(uploaded):
+    page = uploaded.page
+    person = page.locator('article[data-source="person_fullbody_scene_12.jpg"]')
+    product = page.locator('article[data-source="cosmetics_white_bg_06.jpg"]')
+    page.get_by_label("Kind").select_option("product")
+    sync_api.expect(person).to_be_hidden()
+    sync_api.expect(product).to_be_visible()
+    page.get_by_label("Kind").select_option("")
+    page.get_by_label("Category").select_option("clothing/tops")
+    sync_api.expect(product).to_be_hidden()
+    sync_api.expect(person.locator('figure.item[data-garment="top"]')).to_be_visible()
+    sync_api.expect(person.locator('figure.item[data-garment="shoes"]')).to_be_hidden()
+    page.get_by_label("Category").select_option("")
+    sync_api.expect(product).to_be_visible()
+
+
+def test_phone_width_has_no_horizontal_overflow(uploaded, browser, gateway, key):
+    context = keyed_context(browser, key, viewport=PHONE)
+    page = context.new_page()
+    page.goto(gateway.url + "/")
+    sync_api.expect(page.locator(f'#jobs-list li[data-job-id="{uploaded.id}"]')).to_be_visible()
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth"), "the upload page scrolls sideways"
+
+    page.goto(f"{gateway.url}/jobs/{uploaded.id}")
+    wait_finished(page, timeout=30_000)
+    wait_images_loaded(page, "#gallery img", count=6)
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth"), "the gallery scrolls sideways"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-gallery-phone.png"), full_page=True)
+    context.close()
+
+
+def test_keyboard_reaches_the_file_picker(browser, gateway, key):
+    context = keyed_context(browser, key)
+    page = context.new_page()
+    page.goto(gateway.url + "/")
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "files":
+            break
+    else:
+        pytest.fail("Tab never reached the file input of the drop zone")
+    # The drop zone shows where the focus is.
+    outline = page.evaluate("getComputedStyle(document.querySelector('#drop-zone')).outlineStyle")
+    assert outline != "none"
+    context.close()
