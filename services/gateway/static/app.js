@@ -185,6 +185,7 @@ let view = null; // {stop()} of the view on screen
 function route() {
   if (view) view.stop();
   view = null;
+  clearTimeout(jobsTimer);
   const m = location.pathname.match(/^\/jobs\/([^/]+)\/?$/);
   $("#home-view").hidden = Boolean(m);
   $("#job-view").hidden = !m;
@@ -349,18 +350,42 @@ async function submitJob() {
 
 // --- jobs list ------------------------------------------------------------------------
 
-async function loadJobs() {
+let jobsTimer = null;
+
+// The list is refreshed every few seconds while a job in it is still running; `quiet`
+// (the refreshes) leaves the status line alone so screen readers are not told each time.
+async function loadJobs(quiet = false) {
+  clearTimeout(jobsTimer);
   const status = $("#jobs-status");
-  const list = $("#jobs-list");
-  status.textContent = "Loading…";
+  if (!quiet) status.textContent = "Loading…";
   try {
     const { jobs } = await api("/v1/jobs?limit=50");
-    list.replaceChildren(...jobs.map(jobRow));
+    if ($("#home-view").hidden) return;
+    renderJobs(jobs);
     status.textContent = jobs.length ? "" : "No jobs yet.";
+    if (jobs.some((j) => !FINISHED.has(j.status))) jobsTimer = setTimeout(() => loadJobs(true), 3000);
   } catch (err) {
-    list.replaceChildren();
+    $("#jobs-list").replaceChildren();
     status.textContent = err instanceof AuthError ? "Enter an API key to see your jobs." : `Could not load the jobs: ${err.message}`;
   }
+}
+
+// Rows are updated in place and only re-ordered when the order changed, so a refresh
+// does not take the keyboard focus away from a row's buttons.
+function renderJobs(jobs) {
+  const list = $("#jobs-list");
+  const existing = new Map([...list.children].map((li) => [li.dataset.jobId, li]));
+  const rows = jobs.map((job) => {
+    const row = existing.get(job.id);
+    if (!row) return jobRow(job);
+    const badge = row.querySelector(".job-status");
+    badge.textContent = job.status;
+    badge.className = `badge job-status ${job.status}`;
+    row.querySelector(".job-progress").textContent = progressText(job.progress);
+    return row;
+  });
+  const same = rows.length === list.children.length && rows.every((r, i) => list.children[i] === r);
+  if (!same) list.replaceChildren(...rows);
 }
 
 function progressText(p) {
@@ -376,11 +401,11 @@ function jobRow(job) {
   return el("li", { class: "job-row", dataset: { jobId: job.id } },
     el("div", { class: "job-main" },
       el("a", { href, "data-nav": true, class: "job-link" }, el("code", { text: job.id.slice(0, 12) })),
-      el("span", { class: `badge ${job.status}`, text: job.status }),
+      el("span", { class: `badge job-status ${job.status}`, text: job.status }),
       el("span", { class: "hint", text: formatDate(job.created) })),
     el("div", { class: "job-files", text: shown || "—" }),
     el("div", { class: "job-actions" },
-      el("span", { class: "hint", text: progressText(job.progress) }),
+      el("span", { class: "hint job-progress", text: progressText(job.progress) }),
       el("button", {
         type: "button", class: "danger small", text: "Delete", "aria-label": `Delete job ${job.id}`,
         onclick: () => deleteJob(job.id).then((ok) => { if (ok) loadJobs(); }),
@@ -712,5 +737,5 @@ function setupKey() {
 
 setupKey();
 setupUpload();
-$("#jobs-refresh").addEventListener("click", loadJobs);
+$("#jobs-refresh").addEventListener("click", () => loadJobs());
 route();
