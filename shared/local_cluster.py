@@ -96,7 +96,9 @@ class LocalCluster:
     def check(self) -> None:
         for name, proc in self.children.items():
             if proc.poll() is not None:
-                raise Failed(f"{name} exited with code {proc.returncode}\n{self.log_tail(name)}")
+                how = f"was killed by {signal.Signals(-proc.returncode).name}" if proc.returncode < 0 \
+                    else f"exited with code {proc.returncode}"
+                raise Failed(f"{name} {how}\n{self.log_tail(name)}")
 
     # --- starting ------------------------------------------------------------------------
 
