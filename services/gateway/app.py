@@ -56,18 +56,29 @@ def create_app() -> FastAPI:
         return {"status": "ready"}
 
     # The web page: one HTML file for the upload page and every job's page.
-    STATIC.mkdir(exist_ok=True)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", PageFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
     def home():
-        return FileResponse(PAGE)
+        return FileResponse(PAGE, headers=REVALIDATE)
 
     @app.get("/jobs/{job_id}", include_in_schema=False)
     def job_page(job_id: str):
-        return FileResponse(PAGE)
+        return FileResponse(PAGE, headers=REVALIDATE)
 
     return app
+
+
+# The page's files are small: browsers ask again each time (a 304 when unchanged), so an
+# updated gateway's page is seen at once.
+REVALIDATE = {"Cache-Control": "no-cache"}
+
+
+class PageFiles(StaticFiles):
+    def file_response(self, *args, **kwargs):
+        response = super().file_response(*args, **kwargs)
+        response.headers.update(REVALIDATE)
+        return response
 
 
 def add_metrics(app: FastAPI) -> None:
