@@ -9,15 +9,17 @@ through the gateway (conftest `api_job`); tests/test_gateway.py covers the API i
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from cluster import QUEUES, make_bucket, running_moto, running_workers, s3_env, wait_for_job
+from cluster import QUEUES, make_bucket, running_gateway, running_moto, running_workers, s3_env, wait_for_job
 from conftest import COFFEE, CORRUPT, CORRUPT_WORDS, PACKSHOT, PERSON, encode
 from shared.jobs import JobStore, Upload, catalog_key, input_key, owner_of
 from shared.schemas import Options
@@ -362,20 +364,30 @@ def test_file_store_takes_a_percent_encoded_file_url(tmp_path):
     assert store.list("jobs") == ["jobs/1/top.jpg"]
 
 
-def test_s3_end_to_end_through_a_worker_on_s3(s3, redis_url, tmp_path, photos, in_process):
-    """The workers' blob store on S3: one worker serving all four queues, a person photo and
-    a packshot, the same catalog as in-process."""
+def test_s3_end_to_end_through_the_gateway_and_a_worker_on_s3(s3, redis_url, tmp_path, photos, in_process):
+    """The blob store on S3 for the gateway and the workers: one worker serving all four
+    queues, a person photo and a packshot posted to the gateway, the same catalog as
+    in-process, its files and archive served by the gateway from S3."""
+    import httpx
+
     endpoint, bucket = s3
     storage = f"s3://{bucket}/e2e"
     env = {**s3_env(), "CATALOG_S3_ENDPOINT_URL": endpoint}
     s3_redis = redis_url.rsplit("/", 1)[0] + "/1"  # its own database: its own queues
-    with running_workers(s3_redis, storage, tmp_path / "logs", [QUEUES], extra_env=env) as s3_cluster:
+    with running_workers(s3_redis, storage, tmp_path / "logs", [QUEUES], extra_env=env) as s3_cluster, \
+            running_gateway(s3_cluster.env, tmp_path / "logs") as url:
         jobs = JobStore.from_url(s3_redis, BlobStore(storage, endpoint_url=endpoint))
-        job = submit(jobs, s3_cluster.app, {PERSON: photos[PERSON], PACKSHOT: photos[PACKSHOT]})
-        done = wait_for_job(jobs, job.id, timeout=300, cluster=s3_cluster)
+        files = [("files", (name, photos[name])) for name in (PERSON, PACKSHOT)]
+        accepted = httpx.post(f"{url}/v1/jobs", files=files, timeout=60)
+        assert accepted.status_code == 202, accepted.text
+        done = wait_for_job(jobs, accepted.json()["id"], timeout=300, cluster=s3_cluster)
         deadline = time.monotonic() + 10  # intermediates go just after the image's end
         while jobs.blobs.list(f"jobs/{done.id}/work") and time.monotonic() < deadline:
             time.sleep(0.1)
+        manifest = httpx.get(f"{url}/v1/jobs/{done.id}/manifest", timeout=60).json()
+        first_cutout = manifest["images"][0]["items"][0]["files"]["cutout"]
+        served = httpx.get(first_cutout, timeout=60)
+        archive = httpx.get(f"{url}/v1/jobs/{done.id}/archive", timeout=60)
     assert done.status == "succeeded"
     out, reference = in_process
     for record in jobs.manifest(done).images:
@@ -386,4 +398,7 @@ def test_s3_end_to_end_through_a_worker_on_s3(s3, redis_url, tmp_path, photos, i
     assert f"e2e/jobs/{done.id}/catalog/manifest.json" in keys
     assert not any("/work/" in k for k in keys)
     first = jobs.manifest(done).images[0]
-    assert jobs.blobs.get(catalog_key(done.id, first.preview)) == (out / first.preview).read_bytes()
+    assert served.status_code == 200 and served.content == (out / first.items[0].files.cutout).read_bytes()
+    assert served.headers["content-type"] == "image/png"
+    names = set(zipfile.ZipFile(io.BytesIO(archive.content)).namelist())
+    assert {"manifest.json", "index.html", first.preview, first.items[0].files.cutout} <= names
