@@ -156,8 +156,11 @@ def submit(
                "swatch_size": swatch_size, "palette_size": palette_size}
     with _gateway(url, api_key) as client:
         job = client.submit(files, options, idempotency_key=idempotency_key, webhook_url=webhook_url)
-        link = job.get("links", {}).get("self") or f"{client.url}/v1/jobs/{job['id']}"
+        links = job.get("links", {})
+        link = links.get("self") or f"{client.url}/v1/jobs/{job['id']}"
         say(f"job {job['id']} {job['status']}, {job['progress']['total']} photos: {link}")
+        if links.get("page"):
+            say(f"watch it in a browser: {links['page']}")
         if not (wait or out):
             return
         job = _follow(client, job)
