@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     # Accepted API keys (comma-separated in CATALOG_API_KEYS); none: keys are off (local use).
     api_keys: Annotated[list[str], NoDecode] = []
     webhook_secret: str | None = None  # HMAC key for signing webhook calls
+    # May webhook calls go to loopback, private or link-local addresses? Unset: only when
+    # keys are off (one local user); with keys on, a caller could otherwise make the
+    # workers call services inside the cluster network.
+    webhook_allow_private: bool | None = None
     # --- the gateway ---------------------------------------------------------------------
     port: int = 8000  # `make run` serves the gateway on 127.0.0.1 at this port
     # Where clients reach the gateway (links in webhook calls, which have no request to
@@ -50,6 +54,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+
+    @property
+    def private_webhooks_allowed(self) -> bool:
+        return not self.api_keys if self.webhook_allow_private is None else self.webhook_allow_private
 
 
 @cache

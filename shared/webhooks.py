@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
+from urllib.parse import urlsplit
 
 import httpx
 from celery import Task
@@ -41,6 +44,32 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, *, max_age_
     except ValueError:
         return False
     return fresh and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def private_address(url: str) -> str | None:
+    """The first address the URL's host resolves to that is not on the public internet
+    (loopback, private, link-local, ...), or None when all are public. A host that does not
+    resolve is let through: delivery will fail and say so."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            return str(address)
+    return None
+
+
+def refused_destination(url: str) -> str | None:
+    """Why a webhook may not go to this URL under the current settings, or None."""
+    if settings().private_webhooks_allowed:
+        return None
+    if address := private_address(url):
+        return (f"webhook_url {url!r} points to a non-public address ({address}); "
+                "set CATALOG_WEBHOOK_ALLOW_PRIVATE=true to allow it")
+    return None
 
 
 def job_links(base_url: str, job_id: str) -> dict[str, str]:
@@ -74,6 +103,9 @@ def deliver_webhook(self: Task, job_id: str) -> str:
     if job is None or not job.webhook_url:
         return "gone"
     attempt = self.request.retries + 1
+    if refused := refused_destination(job.webhook_url):  # checked again: DNS may have changed
+        jobs.set_webhook(job_id, "failed", attempt, refused)
+        return "failed"
     body = json.dumps(payload(job)).encode()
     timestamp = str(int(time.time()))
     headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp, "User-Agent": "catalog-webhook/1"}

@@ -312,7 +312,8 @@ def cluster(redis_url, tmp_path_factory):
     base = tmp_path_factory.mktemp("cluster")
     port = free_port()
     env = {"CATALOG_WEBHOOK_SECRET": WEBHOOK_SECRET, "CATALOG_API_KEYS": ",".join(API_KEYS),
-           "CATALOG_PORT": str(port), "CATALOG_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+           "CATALOG_PORT": str(port), "CATALOG_PUBLIC_URL": f"http://127.0.0.1:{port}",
+           "CATALOG_WEBHOOK_ALLOW_PRIVATE": "true"}  # the tests' webhook receivers are on loopback
     with running_workers(redis_url, (base / "blobs").as_uri(), base / "logs", [(q,) for q in QUEUES],
                          extra_env=env) as running:
         yield running

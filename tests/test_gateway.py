@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from cluster import running_gateway
-from conftest import BOTTLE, COFFEE, CORRUPT, CORRUPT_WORDS, PACKSHOT, PERSON, encode, png_header
+from conftest import API_KEYS, BOTTLE, COFFEE, CORRUPT, CORRUPT_WORDS, PACKSHOT, PERSON, encode, png_header
 from shared.jobs import owner_of
 from shared.schemas import Manifest
 from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
@@ -126,6 +126,27 @@ def test_webhook_is_retried_when_the_receiver_fails(gateway, webhook_receiver, c
         assert json.loads(calls[0].body) == json.loads(calls[1].body)
         assert http.get(f"/v1/jobs/{job.json()['id']}").json()["webhook"] == {
             "url": webhook_receiver.url + "/hooks/flaky", "status": "delivered", "attempts": 2, "error": None}
+
+
+def test_with_keys_on_webhooks_to_private_addresses_are_refused(cluster, tmp_path, monkeypatch):
+    from shared import webhooks
+    from shared.settings import Settings
+
+    env = {k: v for k, v in cluster.env.items() if k != "CATALOG_WEBHOOK_ALLOW_PRIVATE"}  # keys on, no opt-in
+    with running_gateway(env, tmp_path) as url:
+        for target in ("http://127.0.0.1:6379/", "http://localhost/hook", "http://10.0.0.7/hook",
+                       "http://169.254.169.254/latest/meta-data", "http://[::1]/hook"):
+            response = httpx.post(f"{url}/v1/jobs", files=[("files", (PACKSHOT, BOTTLE.read_bytes()))],
+                                  data={"webhook_url": target}, headers={"X-API-Key": API_KEYS[0]})
+            assert response.status_code == 422, target
+            assert "non-public address" in response.json()["detail"], target
+    keys_on = Settings(api_keys=["k"])
+    monkeypatch.setattr(webhooks, "settings", lambda: keys_on)
+    assert webhooks.refused_destination("https://93.184.216.34/hook") is None  # a public address
+    monkeypatch.setattr(webhooks, "settings", lambda: Settings(api_keys=[]))  # keys off: local use
+    assert webhooks.refused_destination("http://127.0.0.1:9000/hook") is None
+    monkeypatch.setattr(webhooks, "settings", lambda: Settings(api_keys=["k"], webhook_allow_private=True))
+    assert webhooks.refused_destination("http://10.0.0.7/hook") is None
 
 
 # --- idempotency, keys, isolation ----------------------------------------------------------------

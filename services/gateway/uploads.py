@@ -13,6 +13,7 @@ from shared.imageio import ImageError, check_header
 from shared.jobs import Upload
 from shared.schemas import Options
 from shared.settings import settings
+from shared.webhooks import refused_destination
 
 # ImageError.code -> the HTTP status of a request whose every file failed that way.
 STATUS_OF = {"too_large": 413, "unsupported": 415}  # the rest (damaged, empty, too small): 422
@@ -37,6 +38,8 @@ def check_webhook_url(url: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"invalid webhook_url {url!r}: an http:// or https:// URL is needed")
+    if refused := refused_destination(url):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, refused)
     return url
 
 
