@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.table import Table
 
 from services.detect.logic import detect
-from shared.imageio import ImageError, read_image
-from shared.pipeline import collect, process_file
+from shared.imageio import ImageError, collect_photos, read_image
+from shared.pipeline import process_file
 from shared.schemas import ImageRecord, Options
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 120)  # no wrapping when piped
     load_start = load_average()
-    paths = collect([args.dir])
+    paths = collect_photos([args.dir])
     if not paths:
         console.print(f"[red]no photos in {args.dir}[/]")
         return 1

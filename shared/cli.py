@@ -53,13 +53,14 @@ def run(
     palette_size: PaletteSize = 5,
 ) -> None:
     """Run the whole pipeline in this process (no server) and write DIR/index.html."""
-    from shared.pipeline import collect, run as run_pipeline
+    from shared.imageio import collect_photos
+    from shared.pipeline import run as run_pipeline
 
     options = Options(
         garments=[g.strip() for g in garments.split(",") if g.strip()], aspect=aspect,
         background=background, format=fmt, swatch_size=swatch_size, palette_size=palette_size,
     )
-    files = collect(paths)
+    files = collect_photos(paths)
     if not files:
         console.print("[red]No photos found in the given paths.[/red]")
         raise typer.Exit(1)
@@ -146,9 +147,9 @@ def submit(
     Exit code 0: the job was accepted (with --wait or --out: it ended with a photo ok).
     Exit code 1: the gateway refused the job or was not reached, or every photo failed.
     """
-    from shared.pipeline import collect
+    from shared.imageio import collect_photos
 
-    files = collect(paths)
+    files = collect_photos(paths)
     if not files:
         console.print("[red]No photos found in the given paths.[/red]")
         raise typer.Exit(1)

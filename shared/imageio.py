@@ -11,6 +11,8 @@ import io
 import os
 import re
 import struct
+from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -50,6 +52,21 @@ class ImageError(ValueError):
     def __init__(self, message: str, code: str = "corrupt"):
         super().__init__(message)
         self.code = code
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+
+
+def collect_photos(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Photos to process: files as given (whatever their suffix, so a bad file is reported, not skipped);
+    folders expanded to the image files inside them."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            found.append(path)
+    return found
 
 
 def decode_image(

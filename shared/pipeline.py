@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.imageio import ImageError, read_image
+from shared.imageio import ImageError, collect_photos, read_image
 from shared.schemas import ImageRecord, Item, Manifest, Options, Person, PhotoState, slugify
 from shared.settings import settings
 from shared.steps import (  # noqa: F401  (GARMENT_CATEGORIES: part of this module's API)
@@ -106,21 +106,6 @@ def process_file(path: Path, out_dir: Path, slug: str, options: Options) -> Imag
         return record.model_copy(update={"status": "failed", "error": f"internal error: {exc}", "items": []})
 
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
-
-
-def collect(paths: Iterable[Path]) -> list[Path]:
-    """Files as given (whatever their suffix, so a bad file is reported, not skipped);
-    folders expanded to the image files inside them."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            found.append(path)
-    return found
-
-
 def run(
     paths: Iterable[Path], out_dir: Path, options: Options | None = None,
     on_photo: Callable[[ImageRecord], None] | None = None,
@@ -132,7 +117,7 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     records = []
-    for path in collect(paths):
+    for path in collect_photos(paths):
         record = process_file(path, out_dir, slugify(path.name, taken), options)
         records.append(record)
         if on_photo:

@@ -78,7 +78,7 @@ def create_job(
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return job_body(store.get_job(job.id), request)
+    return job_body(job, request)
 
 
 @router.get("", summary="The caller's recent jobs, newest first")
