@@ -2,23 +2,29 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run demo test bench clean
+.PHONY: setup run demo lint test bench clean
 
 setup:
 	bash scripts/setup.sh
 
 # The whole cluster on this machine, no Docker: redis-server, the gateway on
-# http://127.0.0.1:$${CATALOG_PORT:-8000} and one worker per queue (shared/local_cluster.py).
+# http://127.0.0.1:$${CATALOG_PORT:-8000} and one worker per queue (catalog/local_cluster.py).
 # Ctrl-C or SIGTERM (make passes it on) stops them all.
 run: setup
-	$(PY) -m shared.local_cluster
+	$(PY) -m catalog.local_cluster
 
 # The sample photos through that cluster, with the command-line client.
 demo: setup
-	$(PY) -m shared.local_cluster -- $(VENV)/bin/catalog submit tests/fixtures --wait --out catalog-demo
+	$(PY) -m catalog.local_cluster -- $(VENV)/bin/catalog submit tests/fixtures --wait --out catalog-demo
 	@echo "Open catalog-demo/index.html"
 
-test: setup
+# Lint, format and type checks of the product code; the tests run only when they pass.
+lint: setup
+	$(VENV)/bin/ruff check shared services catalog
+	$(VENV)/bin/ruff format --check shared services catalog
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest
 
 bench: setup

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/cluster_bench.py [DIR] [--photos 16] [--clients 20] [--posts 5]
 
-1. in-process: shared.pipeline.run over the photos (models warmed up first, not counted);
-2. cluster: the local cluster (shared.local_cluster: redis-server, the gateway, one worker
+1. in-process: catalog.runner.run over the photos (models warmed up first, not counted);
+2. cluster: the local cluster (catalog.local_cluster: redis-server, the gateway, one worker
    per queue, each its own process) with its data in a temporary folder; a warm-up job
    loads every worker's models; then the same photos as one job through the REST API, timed
    from the POST to the job's end; images/s of each and the ratio (queue and storage
@@ -34,9 +34,10 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import PHOTOS, RESULTS, photos  # noqa: E402
-from shared.client import CatalogClient  # noqa: E402
-from shared.local_cluster import LocalCluster, free_port  # noqa: E402
-from shared.pipeline import run  # noqa: E402
+from catalog.client import CatalogClient  # noqa: E402
+from catalog.local_cluster import LocalCluster, free_port  # noqa: E402
+from catalog.runner import run  # noqa: E402
+from shared.api_models import JobPublic  # noqa: E402
 
 console = Console()
 
@@ -49,12 +50,12 @@ def in_process(files: list[Path], warmup: list[Path], scratch: Path) -> float:
     return time.perf_counter() - start
 
 
-def through_cluster(client: CatalogClient, files: list[Path], warmup: list[Path]) -> tuple[float, dict]:
+def through_cluster(client: CatalogClient, files: list[Path], warmup: list[Path]) -> tuple[float, JobPublic]:
     """Seconds from the POST of `files` as one job to its end, after a warm-up job."""
-    client.wait(client.submit(warmup)["id"], interval=0.2)
+    client.wait(client.submit(warmup).id, interval=0.2)
     start = time.perf_counter()
     job = client.submit(files)
-    done = client.wait(job["id"], interval=0.1)
+    done = client.wait(job.id, interval=0.1)
     return time.perf_counter() - start, done
 
 
@@ -134,8 +135,8 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "cores": os.cpu_count(), "photos": n, "load_average_start": load_start, "load_average_end": os.getloadavg(),
         "in_process": {"seconds": round(local_s, 2), "images_per_s": round(n / local_s, 3)},
-        "cluster": {"seconds": round(cluster_s, 2), "images_per_s": round(n / cluster_s, 3), "status": job["status"],
-                    "failed": job["progress"]["failed"]},
+        "cluster": {"seconds": round(cluster_s, 2), "images_per_s": round(n / cluster_s, 3), "status": job.status,
+                    "failed": job.progress.failed},
         "cluster_over_in_process": round(local_s / cluster_s, 3),
         "submit_latency_ms": {
             "clients": args.clients, "posts": len(latencies), "photo": files[0].name,

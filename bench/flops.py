@@ -15,7 +15,7 @@ apart, as "element ops", one per output element, k*k per max-pool output):
 
 Timing the model call alone, median of --runs after 2 warm-ups, on one real photo
 prepared as the pipeline prepares it: ISNet through our onnxruntime session
-(shared.models.isnet_session, 2 threads); EfficientNet through shared.models.efficientnet
+(services.segment.models.isnet_session, 2 threads); EfficientNet through shared.classifier.efficientnet
 (torch, 2 threads); the two .tflite models through the LiteRT interpreter
 (ai-edge-litert, XNNPACK, 2 threads), because mediapipe's Pose runs both models plus its
 own pre- and post-processing in one graph call and cannot time one model alone.
@@ -233,7 +233,7 @@ def efficientnet_flops() -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from shared.models import efficientnet
+    from shared.classifier import efficientnet
 
     model = efficientnet()
     counter = FlopCounterMode(display=False)
@@ -301,7 +301,7 @@ def tflite_flops(path: Path) -> dict:
 def time_isnet(rgb: np.ndarray, runs: int) -> float:
     import cv2
 
-    from shared.models import isnet_session
+    from services.segment.models import isnet_session
 
     x = cv2.resize(rgb, (1024, 1024), interpolation=cv2.INTER_LINEAR).astype(np.float32)
     x = np.ascontiguousarray(((x - 128.0) / 256.0).transpose(2, 0, 1)[None])  # as matte() does
@@ -313,7 +313,7 @@ def time_efficientnet(rgb: np.ndarray, runs: int) -> float:
     import cv2
     import torch
 
-    from shared.models import efficientnet
+    from shared.classifier import efficientnet
 
     h, w = rgb.shape[:2]
     side = max(h, w)

@@ -2,7 +2,7 @@
 
     nohup .venv/bin/python bench/memory_soak.py --photos 500 > /tmp/memory_soak.log 2>&1 &
 
-Cycles the public test photos through shared.pipeline.process_file (default Options),
+Cycles the public test photos through catalog.runner.process_file (default Options),
 one photo after another in this one process, as a worker does. Each photo's artifacts
 are written into a temporary folder and deleted right after, so the disk does not fill.
 RSS (VmRSS) is read after the imports, after the warm-up (the first 10 photos, when every
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    from shared.pipeline import process_file
+    from catalog.runner import process_file
     from shared.schemas import Options
 
     record = _common.header("memory_soak")

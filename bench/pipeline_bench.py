@@ -3,7 +3,7 @@
     .venv/bin/python bench/pipeline_bench.py [DIR] [--out bench/results/pipeline.json]
 
 Models are warmed up first on one person photo and one product photo (not counted).
-Then every photo in DIR goes through shared.pipeline.process_file into a temporary
+Then every photo in DIR goes through catalog.runner.process_file into a temporary
 folder, so decoding and writing the artifacts are timed too. Prints a table and writes
 the same figures as JSON. Other work on the machine skews the figures: the load average
 at the start and at the end is recorded so readers can judge the noise.
@@ -28,9 +28,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from services.detect.logic import detect
+from services.detect.logic import may_show_people, person_matte
 from shared.imageio import ImageError, collect_photos, read_image
-from shared.pipeline import process_file
+from catalog.runner import process_file
 from shared.schemas import ImageRecord, Options
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -92,11 +92,11 @@ def load_average() -> list[float]:
 
 
 def warmup_photos(paths: list[Path]) -> list[Path]:
-    """The first person photo and the first product photo (by the detector's decision)."""
+    """The first photo that may show people and the first that does not (detect's decision)."""
     chosen: dict[str, Path] = {}
     for path in paths:
         try:
-            kind = "person" if detect(read_image(path)).is_person else "product"
+            kind = "person" if may_show_people(person_matte(read_image(path))) else "product"
         except ImageError:
             continue
         chosen.setdefault(kind, path)

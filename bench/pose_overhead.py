@@ -25,9 +25,10 @@ import _common  # noqa: E402
 
 import mediapipe as mp  # noqa: E402
 
-from services.pose.logic import estimate_people, garment_regions  # noqa: E402
+from services.pose.body import garment_regions  # noqa: E402
+from services.pose.logic import estimate_people  # noqa: E402
 from shared.imageio import read_image  # noqa: E402
-from shared.models import pose_estimator  # noqa: E402
+from services.pose.models import pose_estimator  # noqa: E402
 
 
 class CountingProcess:

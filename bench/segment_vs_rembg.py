@@ -36,7 +36,8 @@ import _common  # noqa: E402
 
 def _mask_fn(side: str):
     """Load one side's model; return a function rgb -> boolean mask at alpha 0.5."""
-    from shared.models import ISNET, check_file, isnet_session
+    from services.segment.models import isnet_session
+    from shared.models import ISNET, check_file
 
     if side == "ours":
         from services.segment.logic import matte

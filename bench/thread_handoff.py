@@ -5,7 +5,7 @@
 onnxruntime's intra-op threads keep spinning for a while after session.run returns (its
 default `session.intra_op.allow_spinning=1`); torch and scikit-learn then start their
 own OpenMP threads on the same 2 cores. This times the two calls that follow matte() in
-the pipeline, the EfficientNet classifier (shared.models.efficientnet) and the k-means
+the pipeline, the EfficientNet classifier (shared.classifier.efficientnet) and the k-means
 colour (services.color.logic.dominant_color), each:
   idle         after a 1 s pause, nothing else running in the process
   after-isnet  right after our isnet_session().run (as in the pipeline)
@@ -35,11 +35,13 @@ import _common  # noqa: E402
 
 from services.color.logic import dominant_color  # noqa: E402
 from shared.imageio import read_image  # noqa: E402
-from shared.models import ISNET, check_file, efficientnet, isnet_session  # noqa: E402
+from services.segment.models import isnet_session  # noqa: E402
+from shared.classifier import efficientnet  # noqa: E402
+from shared.models import ISNET, check_file  # noqa: E402
 
 
 def nospin_session():
-    """Our ISNet session's options (shared.models.isnet_session) with spinning off."""
+    """Our ISNet session's options (services.segment.models.isnet_session) with spinning off."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

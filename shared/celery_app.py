@@ -1,20 +1,15 @@
-"""The Celery app: broker and results on Redis, one queue per service.
+"""The Celery app: broker and results on Redis, one queue per service (shared.chain).
 
-    queue     tasks                            service (worker entry point)
-    detect    catalog.detect, catalog.classify services/detect/tasks.py
-    pose      catalog.pose                     services/pose/tasks.py
-    segment   catalog.segment                  services/segment/tasks.py
-    color     catalog.color, catalog.webhook   services/color/tasks.py, shared/webhooks.py
+    queue     task                             worker entry point
+    detect    catalog.detect                   celery -A services.detect.tasks worker -Q detect
+    pose      catalog.pose                     celery -A services.pose.tasks worker -Q pose
+    segment   catalog.segment                  celery -A services.segment.tasks worker -Q segment
+    color     catalog.color, catalog.webhook   celery -A services.color.tasks worker -Q color
 
-A worker consumes one queue:
-
-    celery -A shared.celery_app worker -Q segment --concurrency 1 --prefetch-multiplier 1 -n segment@%h
-
-Every worker imports the four small task modules (`include`), so any worker could run any
-task and one worker can serve all queues in development (-Q detect,pose,segment,color);
-the models are loaded lazily by shared.models on first use, once per worker process, so a
-worker loads only the models of the stages it runs (its queue's). Tasks send the next
-stage by name (shared.dispatch), never by importing another service's module.
+Each service's task module registers its step and its task on this app, so a worker imports
+only its own stage and loads only its own models; `-A services.tasks` serves every queue in
+one worker (development). Tasks send the next stage by name (shared.dispatch), never by
+importing another service.
 
 Long ML tasks: late acks and requeue when the worker process dies (a task is never lost
 with its worker), prefetch 1 (a busy worker holds no waiting task), soft and hard time
@@ -27,31 +22,19 @@ from __future__ import annotations
 
 from celery import Celery
 
-from shared.schemas import Stage
+from shared.chain import STAGES, WEBHOOK_QUEUE, WEBHOOK_TASK, queue_of, task_name
+from shared.logs import configure_celery_logging
 from shared.settings import settings
-
-QUEUES = ("detect", "pose", "segment", "color")
-STAGE_QUEUES: dict[Stage, str] = {
-    "detect": "detect", "pose": "pose", "segment": "segment", "classify": "detect", "color": "color",
-}
-TASK_MODULES = ("services.detect.tasks", "services.pose.tasks", "services.segment.tasks", "services.color.tasks",
-                "shared.webhooks")
-# The webhook call of a finished job (shared.webhooks) is light: the color workers make it.
-WEBHOOK_QUEUE = "color"
-
-
-def task_name(stage: Stage) -> str:
-    return f"catalog.{stage}"
 
 
 def make_app(redis_url: str | None = None) -> Celery:
     """A Celery app on the given Redis (default: CATALOG_REDIS_URL)."""
     s = settings()
     url = redis_url or s.redis_url
-    app = Celery("catalog", broker=url, backend=url, include=list(TASK_MODULES))
+    app = Celery("catalog", broker=url, backend=url)
     app.conf.update(
-        task_routes={**{task_name(stage): {"queue": queue} for stage, queue in STAGE_QUEUES.items()},
-                     "catalog.webhook": {"queue": WEBHOOK_QUEUE}},
+        task_routes={**{task_name(stage): {"queue": queue_of(stage)} for stage in STAGES},
+                     WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE}},
         task_serializer="json", result_serializer="json", accept_content=["json"],
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -65,8 +48,10 @@ def make_app(redis_url: str | None = None) -> Celery:
         worker_send_task_events=True,  # for Flower
         task_send_sent_event=True,
         broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,  # shared.logs formats every line
     )
     return app
 
 
+configure_celery_logging()
 app = make_app()

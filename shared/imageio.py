@@ -137,7 +137,7 @@ def parse_background(value: str | None) -> tuple[int, int, int] | None:
             "use 'transparent', 'white' or a hex colour like '#f0f0f0'"
         )
     hex6 = m[1] if len(m[1]) == 6 else "".join(c * 2 for c in m[1])
-    return tuple(int(hex6[i : i + 2], 16) for i in (0, 2, 4))
+    return int(hex6[0:2], 16), int(hex6[2:4], 16), int(hex6[4:6], 16)
 
 
 _OUTPUT = {"png": "PNG", "webp": "WEBP", "jpeg": "JPEG", "jpg": "JPEG"}
@@ -167,6 +167,44 @@ def encode_image(
     buf = io.BytesIO()
     im.save(buf, pil_format, **options)
     return buf.getvalue()
+
+
+def cutout(rgb: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """RGBA crop of the box of a photo, a matte (HxW in [0, 1]) as its alpha channel."""
+    x0, y0, x1, y1 = box
+    a = (np.clip(alpha[y0:y1, x0:x1], 0, 1) * 255).round().astype(np.uint8)
+    return np.dstack([rgb[y0:y1, x0:x1], a])
+
+
+def on_white(rgba: np.ndarray) -> np.ndarray:
+    """An RGBA image composited onto white, as RGB."""
+    a = rgba[..., 3:].astype(np.float32) / 255.0
+    return (rgba[..., :3] * a + 255.0 * (1 - a)).round().astype(np.uint8)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """Lossless PNG of a uint8 array (HxW grey or HxWx4), fast rather than small: for
+    intermediates between stages."""
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def read_png(data: bytes) -> np.ndarray:
+    """A PNG as the uint8 array it was written from."""
+    with Image.open(io.BytesIO(data)) as im:
+        return np.array(im)
+
+
+def array_bytes(array: np.ndarray) -> bytes:
+    """An array as .npy bytes, exact (for float intermediates between stages)."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def read_array(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 # --- internals ---------------------------------------------------------------------

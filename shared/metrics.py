@@ -15,11 +15,10 @@ from __future__ import annotations
 import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from shared.schemas import STAGES
+from shared.chain import JOB_ENDED, STAGES
 
 # Seconds: a colour step takes tens of ms, ISNet on a CPU a few seconds.
 STAGE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-FINISHED = ("succeeded", "partial", "failed")
 
 
 def stage_key(ns: str, stage: str) -> str:
@@ -56,7 +55,7 @@ class ClusterCollector:
 
         yield CounterMetricFamily("catalog_jobs_created", "Jobs accepted.", value=int(jobs.get("created", 0)))
         finished = CounterMetricFamily("catalog_jobs_finished", "Jobs ended, by final status.", labels=["status"])
-        for status in FINISHED:
+        for status in JOB_ENDED:
             finished.add_metric([status], int(jobs.get(f"finished:{status}", 0)))
         yield finished
         yield GaugeMetricFamily("catalog_jobs_in_progress", "Jobs accepted and not finished.", value=active)

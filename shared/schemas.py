@@ -8,10 +8,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from shared.chain import FIRST_STAGE, Stage, next_stage
+
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
 Garment = Literal["top", "bottom", "headwear", "shoes"]
 GARMENTS: tuple[Garment, ...] = ("top", "bottom", "headwear", "shoes")
 AspectPreset = Literal["3:4", "1:1", "4:5", "free"]
+# A matte's alpha above which a pixel belongs to the item (every stage reading a matte).
+ITEM_ALPHA = 0.5
 
 
 class Keypoint(BaseModel):
@@ -111,15 +115,7 @@ class Manifest(BaseModel):
 
 
 # --- the state of one photo between stages ------------------------------------------------
-# The stages exchange this small JSON state plus blob keys, never pixels (shared.steps).
-
-Stage = Literal["detect", "pose", "segment", "classify", "color"]
-STAGES: tuple[Stage, ...] = ("detect", "pose", "segment", "classify", "color")
-# The order of the stages for each kind of photo; detect decides the kind.
-PLANS: dict[str, tuple[Stage, ...]] = {
-    "person": ("detect", "pose", "segment", "classify", "color"),
-    "product": ("detect", "segment", "classify", "color"),
-}
+# The stages exchange this small JSON state plus blob keys, never pixels (shared.stage).
 
 
 class ItemState(BaseModel):
@@ -161,14 +157,13 @@ class PhotoState(BaseModel):
     done: list[Stage] = Field(default_factory=list)  # stages finished, in order
 
     def next_stage(self, after: Stage | None = None) -> Stage | None:
-        """The stage that follows `after` for this photo's kind (detect first; None at the end)."""
+        """The stage that follows `after` for this photo (detect first; None at the end)."""
         if after is None:
-            return "detect"
-        if self.kind is None:
-            raise ValueError(f"{self.source}: the kind is not known after {after}")
-        plan = PLANS[self.kind]
-        i = plan.index(after)
-        return plan[i + 1] if i + 1 < len(plan) else None
+            return FIRST_STAGE
+        try:
+            return next_stage(self.kind, self.done, after)
+        except ValueError as exc:
+            raise ValueError(f"{self.source}: {exc}") from None
 
     def to_record(self, source: str | None = None) -> ImageRecord:
         """The manifest record of a photo whose steps all ran."""

@@ -81,7 +81,7 @@ def _rows() -> tuple[tuple[str, str], ...]:
     reader = csv.reader(io.StringIO(text))
     if next(reader, None) != _CSV_HEADER:
         raise ValueError(f"imagenet_taxonomy.csv: header must be {','.join(_CSV_HEADER)}")
-    rows = []
+    rows: list[tuple[str, str]] = []
     for line_no, row in enumerate(reader, start=2):
         # The index column must match the position: the table is indexed by model output.
         if len(row) != 3 or row[0] != str(len(rows)):

@@ -19,8 +19,11 @@ from urllib.parse import urlsplit
 import httpx
 from celery import Task
 
-from shared.celery_app import WEBHOOK_QUEUE, app
-from shared.jobs import Job, job_store
+from shared.celery_app import app
+from shared.chain import WEBHOOK_QUEUE, WEBHOOK_TASK
+from shared.jobs.records import Job
+from shared.jobs.store import JobStore, job_store
+from shared.logs import photo_context
 from shared.settings import settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,7 @@ def private_address(url: str) -> str | None:
     except (socket.gaierror, UnicodeError):
         return None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global:
             return str(address)
     return None
@@ -93,18 +96,30 @@ def backoff_s(retries: int) -> float:
 
 def send_webhook(job_id: str) -> None:
     """Queue the webhook call of a finished job (see deliver_webhook)."""
-    app.send_task("catalog.webhook", args=[job_id], queue=WEBHOOK_QUEUE)
+    app.send_task(WEBHOOK_TASK, args=[job_id], queue=WEBHOOK_QUEUE)
 
 
-@app.task(bind=True, name="catalog.webhook", acks_late=True, max_retries=MAX_ATTEMPTS - 1)
+def record_delivery(jobs: JobStore, job_id: str, status: str, attempts: int, error: str | None = None) -> None:
+    """Record how delivery of the job's webhook call stands on the job (nothing if it is gone)."""
+    jobs.redis.eval(
+        "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end", 1,
+        jobs.keys.job(job_id), "webhook_status", status, "webhook_attempts", attempts, "webhook_error", error or "")
+
+
+@app.task(bind=True, name=WEBHOOK_TASK, acks_late=True, max_retries=MAX_ATTEMPTS - 1)
 def deliver_webhook(self: Task, job_id: str) -> str:
+    with photo_context(job_id):
+        return _deliver(self, job_id)
+
+
+def _deliver(self: Task, job_id: str) -> str:
     jobs = job_store()
     job = jobs.get_job(job_id)
     if job is None or not job.webhook_url:
         return "gone"
     attempt = self.request.retries + 1
     if refused := refused_destination(job.webhook_url):  # checked again: DNS may have changed
-        jobs.set_webhook(job_id, "failed", attempt, refused)
+        record_delivery(jobs, job_id, "failed", attempt, refused)
         return "failed"
     body = json.dumps(payload(job)).encode()
     timestamp = str(int(time.time()))
@@ -118,12 +133,12 @@ def deliver_webhook(self: Task, job_id: str) -> str:
     except httpx.HTTPError as exc:
         error, again = f"could not reach the receiver: {type(exc).__name__}: {exc}", True
     if error is None:
-        jobs.set_webhook(job_id, "delivered", attempt)
+        record_delivery(jobs, job_id, "delivered", attempt)
         return "delivered"
     if again and attempt < MAX_ATTEMPTS:
-        jobs.set_webhook(job_id, "pending", attempt, error)
-        log.warning("webhook of job %s, attempt %d: %s; retrying", job_id, attempt, error)
+        record_delivery(jobs, job_id, "pending", attempt, error)
+        log.warning("webhook, attempt %d: %s; retrying", attempt, error)
         raise self.retry(countdown=backoff_s(self.request.retries), max_retries=MAX_ATTEMPTS - 1)
-    jobs.set_webhook(job_id, "failed", attempt, error)
-    log.warning("webhook of job %s failed for good after %d attempts: %s", job_id, attempt, error)
+    record_delivery(jobs, job_id, "failed", attempt, error)
+    log.warning("webhook failed for good after %d attempts: %s", attempt, error)
     return "failed"

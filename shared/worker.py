@@ -1,17 +1,17 @@
-"""What a worker does with one stage of one image: claim it in the job record, run the
-step from shared.steps (the same code as the in-process pipeline), save the state, and send
-the next stage by name; the last stage (color) finishes the image, and the image that
+"""What a worker does with one stage of one photo: claim it (shared.jobs.lifecycle), run the
+step its service registered (the same code as the in-process runner), save the state, and
+send the next stage by name; the last stage (color) finishes the photo, and the photo that
 finishes its job writes the job's manifest.json and index.html.
 
 Failures:
-- bad input (ImageError: not an image, truncated, too large, ...): the image fails with the
-  message, at once, no retry; the other images go on;
+- bad input (ImageError: not an image, truncated, too large, ...): the photo fails with the
+  message, at once, no retry; the other photos go on;
 - transient faults (Redis connection errors, OSError from the blob store): the task is
   retried with exponential backoff (1, 2, 4, ... s, at most 60 s, jittered, 5 retries);
-  after the last one the image fails with the fault;
-- the soft time limit, or any other exception: the image fails with a reason;
+  after the last one the photo fails with the fault;
+- the soft time limit, or any other exception: the photo fails with a reason;
 - the hard time limit (the process is killed): Celery calls on_failure in the worker's main
-  process, and the image fails there;
+  process, and the photo fails there;
 - the worker process dies (OOM, SIGKILL): the task is requeued (acks_late and
   reject_on_worker_lost) and runs again; a stage started MAX_STAGE_ATTEMPTS times fails.
 """
@@ -21,20 +21,27 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Any
 
 import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
 from shared.celery_app import app
+from shared.chain import Stage, task_name
 from shared.dispatch import send_stage
 from shared.imageio import ImageError, decode_image
-from shared.jobs import MAX_STAGE_ATTEMPTS, JobImage, JobStore, catalog_prefix, input_key, job_store, work_prefix
+from shared.jobs import lifecycle
+from shared.jobs.keys import catalog_prefix, input_key, work_prefix
+from shared.jobs.records import JobImage
+from shared.jobs.store import JobStore, job_store
+from shared.logs import photo_context
+from shared.manifest import write_catalog
 from shared.metrics import record_stage
 from shared.models import loaded_models
-from shared.schemas import Stage
+from shared.schemas import Options
 from shared.settings import settings
-from shared.steps import STEPS, Artifacts, StepContext
+from shared.stage import Artifacts, StepContext, step_of
 from shared.storage import BlobNotFound
 from shared.webhooks import send_webhook
 
@@ -44,21 +51,27 @@ TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OS
 
 
 def run_stage(stage: Stage, job_id: str, image_id: str, *, worker: str = "local", jobs: JobStore | None = None) -> str:
-    """Run one stage of one image; returns what happened ("pose", ... the stage sent next;
+    """Run one stage of one photo; returns what happened ("pose", ... the stage sent next;
     "ok"; "failed"; "skipped"; "resent"). Transient faults are raised (the task retries)."""
-    jobs = jobs or job_store()
-    claim = jobs.claim_stage(job_id, image_id, stage, worker=worker, pid=os.getpid())
+    with photo_context(job_id, image_id):
+        return _run_stage(stage, job_id, image_id, worker, jobs or job_store())
+
+
+def _run_stage(stage: Stage, job_id: str, image_id: str, worker: str, jobs: JobStore) -> str:
+    claim = lifecycle.claim(jobs, job_id, image_id, stage, worker=worker, pid=os.getpid())
     if claim.action == "skip":
-        log.info("%s %s/%s: nothing to do (image ended, gone or past this stage)", stage, job_id, image_id)
+        log.info("%s: nothing to do (photo ended, gone or past this stage)", stage)
         return "skipped"
     image = claim.image
+    assert image is not None and image.state is not None
     if claim.action == "resend":
+        assert image.stage is not None
         send_stage(image.stage, job_id, image_id)
         return "resent"
     if claim.action == "give_up":
-        return fail(jobs, job_id, image, stage, f"gave up after {MAX_STAGE_ATTEMPTS} attempts at the {stage} stage", "internal")
+        return fail(jobs, job_id, image, stage, f"gave up after {lifecycle.MAX_STAGE_ATTEMPTS} attempts at the "
+                                                f"{stage} stage", "internal")
 
-    options = jobs.options(job_id)
     files = Artifacts(jobs.blobs, catalog_prefix(job_id), image.slug, jobs.blobs, work_prefix(job_id, image_id))
     s = settings()
 
@@ -66,10 +79,16 @@ def run_stage(stage: Stage, job_id: str, image_id: str, *, worker: str = "local"
         data = jobs.blobs.get(input_key(job_id, image_id))
         return decode_image(data, max_pixels=s.max_pixels, min_side=s.min_side)
 
-    ctx = StepContext(image.state, options, files, load_photo)
+    def load_options() -> Options:
+        options = jobs.options(job_id)
+        if options is None:
+            raise LookupError(f"job {job_id} is gone")
+        return options
+
+    ctx = StepContext(image.state, files, load_photo, load_options)
     start = time.perf_counter()
     try:
-        STEPS[stage](ctx)
+        step_of(stage)(ctx)
     except ImageError as exc:
         return fail(jobs, job_id, image, stage, str(exc), exc.code, start)
     except SoftTimeLimitExceeded:
@@ -77,40 +96,44 @@ def run_stage(stage: Stage, job_id: str, image_id: str, *, worker: str = "local"
     except TRANSIENT:
         raise
     except Exception as exc:
-        log.exception("%s %s/%s failed", stage, job_id, image_id)
+        log.exception("%s failed", stage)
         return fail(jobs, job_id, image, stage, f"internal error: {exc}", "internal", start)
 
     ms = (time.perf_counter() - start) * 1000
     record_stage(jobs.redis, jobs.ns, stage, ms / 1000)
     following = image.state.next_stage(stage)
     if following:
-        if jobs.save_stage(job_id, image_id, stage, image, following, ms=ms, models=loaded_models()):
+        if lifecycle.advance(jobs, job_id, image_id, stage, image, following, ms=ms, models=loaded_models()):
             send_stage(following, job_id, image_id)
         return following
-    if jobs.finish_image(job_id, image_id, image, stage=stage, ms=ms, models=loaded_models()):
+    if lifecycle.finish(jobs, job_id, image, stage=stage, ms=ms, models=loaded_models()):
         job_finished(jobs, job_id)
     files.clear_work()
+    log.info("%s: photo done", stage)
     return "ok"
 
 
 def fail(jobs: JobStore, job_id: str, image: JobImage, stage: Stage, error: str, code: str,
          start: float | None = None) -> str:
-    """End an image as failed, with the reason the user will read."""
+    """End a photo as failed, with the reason the user will read."""
     ms = (time.perf_counter() - start) * 1000 if start is not None else None
-    log.warning("%s %s/%s failed: %s", stage, job_id, image.id, error)
-    if jobs.finish_image(job_id, image.id, image, stage=stage, error=error, error_code=code, ms=ms, models=loaded_models()):
+    log.warning("%s failed: %s", stage, error)
+    if lifecycle.fail(jobs, job_id, image, stage=stage, error=error, code=code, ms=ms, models=loaded_models()):
         job_finished(jobs, job_id)
     jobs.blobs.delete_prefix(work_prefix(job_id, image.id))
     return "failed"
 
 
 def job_finished(jobs: JobStore, job_id: str) -> None:
-    """Called once per job, by the task that ended its last image: the catalog's manifest
+    """Called once per job, by the task that ended its last photo: the catalog's manifest
     and gallery are written, and the webhook call, if the job asked for one, is queued."""
-    job = jobs.job_ended(job_id)
+    write_catalog(jobs, job_id)
+    job = jobs.get_job(job_id)
+    if job is None:
+        return
     if job.webhook_url:
         send_webhook(job_id)
-    log.info("job %s finished: %s", job_id, job.status)
+    log.info("job finished: %s", job.status)
 
 
 class StageTask(Task):
@@ -127,23 +150,24 @@ class StageTask(Task):
     stage: Stage
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        """The task failed for good (retries spent, hard time limit, missing blob): the image
+        """The task failed for good (retries spent, hard time limit, missing blob): the photo
         fails with the reason, so its job still ends."""
         job_id, image_id = args[:2]
         if isinstance(exc, TimeLimitExceeded):
             error, code = f"timed out in the {self.stage} stage (hard time limit)", "timeout"
         else:
             error, code = f"internal error: {type(exc).__name__}: {exc}", "internal"
-        try:
-            jobs = job_store()
-            image = jobs.get_image(job_id, image_id)
-            if image is not None:
-                fail(jobs, job_id, image, self.stage, error, code)
-        except Exception:  # Redis itself may be what failed
-            log.exception("could not mark %s/%s failed", job_id, image_id)
+        with photo_context(job_id, image_id):
+            try:
+                jobs = job_store()
+                image = jobs.get_image(job_id, image_id)
+                if image is not None:
+                    fail(jobs, job_id, image, self.stage, error, code)
+            except Exception:  # Redis itself may be what failed
+                log.exception("could not mark the photo failed")
 
 
-def stage_task(stage: Stage) -> Task:
+def stage_task(stage: Stage) -> Any:
     """Register the Celery task of one stage (named catalog.<stage>, routed to its service's
     queue by shared.celery_app)."""
 
@@ -151,4 +175,4 @@ def stage_task(stage: Stage) -> Task:
         return run_stage(stage, job_id, image_id, worker=self.request.hostname or "local")
 
     task.__name__ = task.__qualname__ = stage
-    return app.task(bind=True, base=StageTask, name=f"catalog.{stage}", stage=stage)(task)
+    return app.task(bind=True, base=StageTask, name=task_name(stage), stage=stage)(task)

@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.celery_app import QUEUES  # noqa: F401 (the tests import it from here)
-from shared.local_cluster import die_with_parent, free_port
+from shared.chain import QUEUES  # noqa: F401 (the tests import it from here)
+from catalog.local_cluster import die_with_parent, free_port
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -121,8 +121,10 @@ class Cluster:
 
 
 def worker_command(queues: tuple[str, ...], name: str) -> list[str]:
+    """A worker of one service (its own task module), or of several (services.tasks)."""
+    tasks = f"services.{queues[0]}.tasks" if len(queues) == 1 else "services.tasks"
     return [
-        sys.executable, "-m", "celery", "-A", "shared.celery_app", "worker", "-Q", ",".join(queues),
+        sys.executable, "-m", "celery", "-A", tasks, "worker", "-Q", ",".join(queues),
         "--concurrency", "1", "--pool", "prefork", "--prefetch-multiplier", "1", "-n", name,
         "--without-gossip", "--without-mingle", "--loglevel", "INFO",
     ]

@@ -87,7 +87,7 @@ def footballer() -> np.ndarray:
 def analysed():
     """analyse() of a named photo, cached for the session: load is a zero-argument
     function giving the RGB photo (run only on the first request)."""
-    from shared.pipeline import analyse
+    from catalog.runner import analyse
     from shared.schemas import Options
 
     cache: dict[str, tuple[np.ndarray, object]] = {}
@@ -247,8 +247,8 @@ class CatalogRun:
 
 @pytest.fixture(scope="session")
 def catalog_run(tmp_path_factory, coffee, coffee_mask) -> CatalogRun:
-    """shared.pipeline.run on every input of catalog_inputs(), once for the session."""
-    from shared.pipeline import run
+    """catalog.runner.run on every input of catalog_inputs(), once for the session."""
+    from catalog.runner import run
 
     base = tmp_path_factory.mktemp("catalog")
     inputs = catalog_inputs(base / "inputs", coffee, coffee_mask)
@@ -273,8 +273,8 @@ def photos(coffee) -> dict[str, bytes]:
 
 @pytest.fixture(scope="session")
 def in_process(photos, tmp_path_factory):
-    """shared.pipeline.run on the same files under the same names: the reference."""
-    from shared.pipeline import run
+    """catalog.runner.run on the same files under the same names: the reference."""
+    from catalog.runner import run
 
     base = tmp_path_factory.mktemp("in-process")
     for name, data in photos.items():
@@ -340,7 +340,7 @@ def gateway(cluster, cluster_jobs) -> Gateway:
 @pytest.fixture(scope="session")
 def cluster_jobs(cluster):
     """A JobStore on the cluster's Redis and blob store (as the gateway would have)."""
-    from shared.jobs import JobStore
+    from shared.jobs.store import JobStore
     from shared.storage import BlobStore
 
     return JobStore.from_url(cluster.redis_url, BlobStore(cluster.storage_url))

@@ -1,6 +1,6 @@
-"""The command-line client (`catalog submit/status/fetch`, shared/client.py) against the real
+"""The command-line client (`catalog submit/status/fetch`, catalog/client.py) against the real
 gateway, Redis and workers of the test session (the `gateway` fixture), and the local
-cluster (`python -m shared.local_cluster`) started as `make run` starts it."""
+cluster (`python -m catalog.local_cluster`) started as `make run` starts it."""
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from skimage import data as samples
 from typer.testing import CliRunner
 
 from conftest import BOTTLE
-from shared.cli import app
-from shared.client import CatalogClient, CatalogError, extract
-from shared.local_cluster import free_port
+from catalog.cli import app
+from catalog.client import CatalogClient, CatalogError, extract
+from catalog.local_cluster import free_port
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -164,11 +164,11 @@ def test_client_options_idempotency_and_refusals(gateway):
     with CatalogClient(gateway.url, gateway.api_keys[0]) as client:
         first = client.submit([BOTTLE], {"format": "png", "garments": ["top"]}, idempotency_key="client-test-1")
         again = client.submit([BOTTLE], {"format": "png"}, idempotency_key="client-test-1")
-        assert again["id"] == first["id"]
-        assert first["options"]["format"] == "png" and first["options"]["garments"] == ["top"]
+        assert again.id == first.id
+        assert first.options.format == "png" and first.options.garments == ["top"]
         seen = []
-        final = client.wait(first["id"], on_progress=seen.append, interval=0.2)
-        assert final["status"] == "succeeded" and seen[-1] == final
+        final = client.wait(first.id, on_progress=seen.append, interval=0.2)
+        assert final.status == "succeeded" and seen[-1] == final
 
         with pytest.raises(CatalogError) as refused:
             client.submit([BOTTLE], {"aspect": "2:7"})
@@ -247,7 +247,7 @@ def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> str:
 def test_local_cluster_starts_serves_and_stops_on_sigterm(tmp_path):
     data = tmp_path / "cluster-data"
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "shared.local_cluster", "--data", data], cwd=PROJECT,
+    proc = subprocess.Popen([sys.executable, "-m", "catalog.local_cluster", "--data", data], cwd=PROJECT,
                             env=cluster_env(port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = wait_for_line(proc, "Catalog at", 180)
@@ -275,7 +275,7 @@ def test_local_cluster_runs_a_command_and_passes_on_its_exit_code(tmp_path):
     data = tmp_path / "cluster-data"
     check = ("import httpx, os, sys; url = os.environ['CATALOG_URL'];"
              "sys.exit(3 if httpx.get(url + '/healthz').status_code == 200 else 4)")
-    done = subprocess.run([sys.executable, "-m", "shared.local_cluster", "--data", data, "--", sys.executable, "-c",
+    done = subprocess.run([sys.executable, "-m", "catalog.local_cluster", "--data", data, "--", sys.executable, "-c",
                            check], cwd=PROJECT, env=cluster_env(free_port()), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 3, done.stdout + done.stderr
@@ -287,7 +287,7 @@ def test_local_cluster_says_when_the_port_is_taken(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "shared.local_cluster", "--data", tmp_path], cwd=PROJECT,
+        done = subprocess.run([sys.executable, "-m", "catalog.local_cluster", "--data", tmp_path], cwd=PROJECT,
                               env=cluster_env(port), capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert f"port {port} on 127.0.0.1 is in use" in done.stderr

@@ -21,9 +21,20 @@ import pytest
 
 from cluster import QUEUES, make_bucket, running_gateway, running_moto, running_workers, s3_env, wait_for_job
 from conftest import COFFEE, CORRUPT, CORRUPT_WORDS, PACKSHOT, PERSON, encode
-from shared.jobs import JobStore, Upload, catalog_key, input_key, owner_of
+from shared.jobs import lifecycle
+from shared.jobs.keys import catalog_key, input_key, owner_of
+from shared.jobs.records import Upload
+from shared.jobs.store import JobStore
+from shared.manifest import job_manifest
 from shared.schemas import Options
 from shared.storage import BlobNotFound, BlobStore
+
+def end(jobs: JobStore, job_id: str, image, error: str | None = None) -> bool:
+    """End a photo as the last stage does: ok, or failed with the error."""
+    if error:
+        return lifecycle.fail(jobs, job_id, image, stage=None, error=error, code="internal")
+    return lifecycle.finish(jobs, job_id, image, stage=None, ms=1.0, models=[])
+
 
 def submit(jobs: JobStore, app, photos: dict[str, bytes], **kwargs):
     from shared.dispatch import submit_images
@@ -62,7 +73,7 @@ def test_job_with_a_corrupt_file_is_partial_and_the_corrupt_file_says_why(finish
 
 def test_cluster_manifest_equals_the_in_process_manifest(finished_job, cluster_jobs, in_process):
     _, reference = in_process
-    manifest = cluster_jobs.manifest(finished_job)
+    manifest = job_manifest(cluster_jobs, finished_job)
     assert [r.source for r in manifest.images] == [PERSON, COFFEE, PACKSHOT, CORRUPT]
     for record in manifest.images:
         expected = reference[record.source]
@@ -84,7 +95,7 @@ def test_cluster_manifest_equals_the_in_process_manifest(finished_job, cluster_j
 
 def test_cluster_artifacts_are_the_in_process_files_byte_for_byte(finished_job, cluster_jobs, in_process):
     out, _ = in_process
-    manifest = cluster_jobs.manifest(finished_job)
+    manifest = job_manifest(cluster_jobs, finished_job)
     compared = 0
     for record in manifest.images:
         paths = [record.preview] + [p for i in record.items for p in (i.files.image, i.files.cutout, i.files.swatch)]
@@ -108,23 +119,22 @@ def test_cluster_artifacts_are_the_in_process_files_byte_for_byte(finished_job, 
 
 
 def test_each_stage_ran_on_its_own_queue_and_loaded_only_its_models(finished_job):
-    worker_of = {"detect": "detect@test", "classify": "detect@test", "pose": "pose@test",
-                 "segment": "segment@test", "color": "color@test"}
+    # The models each service may load: its own, and the classifier for pose (garments)
+    # and segment (products).
+    allowed = {"detect": {"selfie-segmentation"}, "pose": {"blazepose-full", "efficientnet-lite2"},
+               "segment": {"isnet-medium", "efficientnet-lite2"}, "color": set()}
     for image in finished_job.images:
         if image.status != "ok":
             continue
-        plan = ["detect", "pose", "segment", "classify", "color"] if image.state.kind == "person" else ["detect", "segment", "classify", "color"]
+        plan = ["detect", "pose", "segment", "color"] if image.state.kind == "person" else ["detect", "segment", "color"]
         assert list(image.stages) == plan, image.source
         assert image.state.done == plan
         for stage, run in image.stages.items():
             assert run.status == "done" and run.attempts == 1 and run.ms > 0
-            assert run.worker == worker_of[stage], f"{image.source}: {stage} ran on {run.worker}"
-            if stage == "segment":
-                assert run.models == ["isnet-medium"]
-            elif stage in ("pose", "color"):
-                assert run.models == []  # no model in these services
-            else:
-                assert "isnet-medium" not in run.models
+            assert run.worker == f"{stage}@test", f"{image.source}: {stage} ran on {run.worker}"
+            assert set(run.models) <= allowed[stage], f"{stage} loaded {run.models}"
+        assert "isnet-medium" in image.stages["segment"].models
+        assert image.stages["detect"].models == ["selfie-segmentation"]
 
 
 def test_a_missing_original_fails_its_image_without_retrying(cluster, cluster_jobs, coffee):
@@ -162,7 +172,7 @@ def test_a_worker_process_killed_mid_task_has_its_task_redelivered(cluster, clus
     assert image.status == "ok", image.error
     assert image.stages["segment"].attempts == 2 and image.stages["segment"].pid != run.pid
     _, reference = in_process
-    assert cluster_jobs.manifest(done).images[0].items == reference[COFFEE].items
+    assert job_manifest(cluster_jobs, done).images[0].items == reference[COFFEE].items
 
 
 @pytest.mark.parametrize("limit", ["soft", "hard"])
@@ -236,7 +246,7 @@ def test_new_job_record_and_refused_uploads(jobs):
     assert "state" not in job.images[0].model_dump()  # the internal state is not
     all_bad, _ = jobs.create_job("local", [Upload("bad.txt", error="empty file (0 bytes)", error_code="empty")])
     assert all_bad.status == "failed" and all_bad.finished
-    assert jobs.manifest(all_bad).images[0].error == "empty file (0 bytes)"  # manifest.json written at once
+    assert job_manifest(jobs, all_bad).images[0].error == "empty file (0 bytes)"  # manifest.json written at once
     assert jobs.blobs.exists(catalog_key(all_bad.id, "manifest.json"))
     with pytest.raises(ValueError):
         jobs.create_job("local", [])
@@ -251,8 +261,8 @@ def test_images_finishing_at_once_count_exactly_and_one_finishes_the_job(jobs):
     def finish(image):
         barrier.wait()
         error = "bad" if int(image.id) % 3 == 0 else None
-        finished.append(jobs.finish_image(job.id, image.id, image, error=error))
-        finished.append(jobs.finish_image(job.id, image.id, image, error=error))  # a duplicate counts nothing
+        finished.append(end(jobs, job.id, image, error))
+        finished.append(end(jobs, job.id, image, error))  # a duplicate counts nothing
 
     threads = [threading.Thread(target=finish, args=(image,)) for image in images]
     for t in threads:
@@ -267,31 +277,29 @@ def test_images_finishing_at_once_count_exactly_and_one_finishes_the_job(jobs):
 
 def test_a_stage_is_claimed_once_and_a_redelivered_stage_resends_the_next(jobs):
     job, _ = jobs.create_job("local", [Upload("a.jpg", b"x")])
-    claim = jobs.claim_stage(job.id, "0", "detect", worker="w", pid=1)
+    claim = lifecycle.claim(jobs, job.id, "0", "detect", worker="w", pid=1)
     assert claim.action == "run" and claim.image.stages["detect"].attempts == 1
     assert jobs.get_job(job.id).status == "running"
-    assert jobs.claim_stage(job.id, "0", "pose", worker="w", pid=1).action == "skip"  # not there yet
+    assert lifecycle.claim(jobs, job.id, "0", "pose", worker="w", pid=1).action == "skip"  # not there yet
     image = claim.image
     image.state.kind, image.state.done = "product", ["detect"]
-    assert jobs.save_stage(job.id, "0", "detect", image, "segment", ms=5.0, models=[])
+    assert lifecycle.advance(jobs, job.id, "0", "detect", image, "segment", ms=5.0, models=[])
     # detect delivered again after its result was saved: the next stage may not have been sent.
-    again = jobs.claim_stage(job.id, "0", "detect", worker="w", pid=1)
+    again = lifecycle.claim(jobs, job.id, "0", "detect", worker="w", pid=1)
     assert again.action == "resend" and again.image.stage == "segment"
-    assert jobs.claim_stage(job.id, "0", "segment", worker="w", pid=2).action == "run"
-    assert jobs.claim_stage(job.id, "0", "detect", worker="w", pid=1).action == "skip"  # segment has started
-    assert jobs.finish_image(job.id, "0", image, error="x")
-    assert jobs.claim_stage(job.id, "0", "segment", worker="w", pid=2).action == "skip"  # ended
+    assert lifecycle.claim(jobs, job.id, "0", "segment", worker="w", pid=2).action == "run"
+    assert lifecycle.claim(jobs, job.id, "0", "detect", worker="w", pid=1).action == "skip"  # segment has started
+    assert end(jobs, job.id, image, error="x")
+    assert lifecycle.claim(jobs, job.id, "0", "segment", worker="w", pid=2).action == "skip"  # ended
     assert jobs.delete_job(job.id) and jobs.get_job(job.id) is None
-    assert jobs.claim_stage(job.id, "0", "segment", worker="w", pid=2).action == "skip"  # gone
+    assert lifecycle.claim(jobs, job.id, "0", "segment", worker="w", pid=2).action == "skip"  # gone
     assert not jobs.blobs.exists(input_key(job.id, "0"))
 
 
 def test_a_stage_started_too_often_gives_up(jobs):
-    from shared.jobs import MAX_STAGE_ATTEMPTS
-
     job, _ = jobs.create_job("local", [Upload("a.jpg", b"x")])
-    actions = [jobs.claim_stage(job.id, "0", "detect", worker="w", pid=1).action for _ in range(MAX_STAGE_ATTEMPTS + 1)]
-    assert actions == ["run"] * MAX_STAGE_ATTEMPTS + ["give_up"]
+    actions = [lifecycle.claim(jobs, job.id, "0", "detect", worker="w", pid=1).action for _ in range(lifecycle.MAX_STAGE_ATTEMPTS + 1)]
+    assert actions == ["run"] * lifecycle.MAX_STAGE_ATTEMPTS + ["give_up"]
 
 
 def test_catalog_keys_refuse_paths_that_leave_the_catalog():
@@ -390,14 +398,14 @@ def test_s3_end_to_end_through_the_gateway_and_a_worker_on_s3(s3, redis_url, tmp
         archive = httpx.get(f"{url}/v1/jobs/{done.id}/archive", timeout=60)
     assert done.status == "succeeded"
     out, reference = in_process
-    for record in jobs.manifest(done).images:
+    for record in job_manifest(jobs, done).images:
         assert record.items == reference[record.source].items
         for item in record.items:
             assert jobs.blobs.get(catalog_key(done.id, item.files.cutout)) == (out / item.files.cutout).read_bytes()
     keys = BlobStore(f"s3://{bucket}", endpoint_url=endpoint).list(f"e2e/jobs/{done.id}")
     assert f"e2e/jobs/{done.id}/catalog/manifest.json" in keys
     assert not any("/work/" in k for k in keys)
-    first = jobs.manifest(done).images[0]
+    first = job_manifest(jobs, done).images[0]
     assert served.status_code == 200 and served.content == (out / first.items[0].files.cutout).read_bytes()
     assert served.headers["content-type"] == "image/png"
     names = set(zipfile.ZipFile(io.BytesIO(archive.content)).namelist())

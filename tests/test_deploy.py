@@ -159,12 +159,14 @@ def only_container(deployment: dict) -> dict:
 
 
 def celery_worker_queue(command: list[str]) -> str:
-    """The one queue a `celery ... worker` command consumes; fails on anything else."""
-    assert command[:4] == ["celery", "-A", "shared.celery_app", "worker"], command
+    """The one queue a `celery ... worker` command consumes; fails on anything else, also on
+    a worker that would not load that queue's own service (-A services.<queue>.tasks)."""
+    assert command[:2] == ["celery", "-A"] and command[3] == "worker", command
     flags = [i for i, arg in enumerate(command) if arg in ("-Q", "--queues") or arg.startswith("--queues=")]
     assert len(flags) == 1, f"exactly one -Q expected: {command}"
     queue = command[flags[0] + 1]
     assert re.fullmatch(r"[a-z]+", queue), f"one queue, not a list: {queue!r}"
+    assert command[2] == f"services.{queue}.tasks", f"the {queue} worker loads another service: {command}"
 
     def value(flag: str) -> str:
         assert command.count(flag) == 1, f"{flag} once expected: {command}"

@@ -1,5 +1,6 @@
-"""Detect stage with the real models: person-or-product, and classification into the
-catalog taxonomy (EfficientNet-Lite2's ImageNet softmax folded into categories)."""
+"""Person or product with the real models (detect's person matte, then pose's bodies), and
+classification into the catalog taxonomy (EfficientNet-Lite2's ImageNet softmax folded into
+categories, as pose asks it for garments and segment for products)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,31 @@ import pytest
 from skimage import data as samples
 
 from conftest import SCENE
-from services.detect.logic import best_within, classify, detect, headwear_score
-from services.pose.logic import LANDMARKS, garment_regions
+from services.detect.logic import may_show_people, person_matte
+from services.pose.body import LANDMARKS, garment_regions
+from services.pose.logic import GARMENT_CATEGORIES, estimate_people, find_people
+from services.pose.settings import pose_settings
+from services.segment.settings import segment_settings
+from shared import classifier
 from shared.imageio import read_image
-from shared.pipeline import GARMENT_CATEGORIES
 from shared.taxonomy import BACKGROUND
+
+
+def people_in(rgb):
+    """The people the chain finds: detect's matte says whether to look, pose confirms bodies."""
+    matte = person_matte(rgb)
+    return find_people(rgb, matte) if may_show_people(matte) else []
+
+
+def classify(rgb):
+    return classifier.classify(rgb, segment_settings().item_min_score)
+
+
+def best_within(rgb, allowed):
+    return classifier.best_within(rgb, allowed, pose_settings().garment_min_score)
+
+
+headwear_score = classifier.headwear_score
 
 
 def assert_well_formed(c) -> None:
@@ -33,11 +54,10 @@ def assert_well_formed(c) -> None:
 
 
 def test_footballer_is_one_person(footballer):
-    d = detect(footballer)
-    assert d.is_person
+    people = people_in(footballer)
     # One player in the photo; the blurred crowd behind him is not a catalog model.
-    assert len(d.people) == 1
-    person = d.people[0]
+    assert len(people) == 1
+    person = people[0]
     assert [kp.name for kp in person.keypoints] == list(LANDMARKS)
     x0, y0, x1, y1 = person.box
     h, w = footballer.shape[:2]
@@ -53,13 +73,11 @@ def test_footballer_is_one_person(footballer):
     ],
 )
 def test_photos_without_people_are_products(name, load):
-    d = detect(load())
-    assert d.is_person is False
-    assert d.people == []
+    assert people_in(load()) == []
 
 
 def test_supplement_bottle_packshot_is_a_product(bottle):
-    assert detect(bottle).is_person is False
+    assert people_in(bottle) == []
 
 
 # --- classification ----------------------------------------------------------------------
@@ -101,8 +119,6 @@ def test_scene_without_product_is_background_other():
 
 @pytest.fixture(scope="module")
 def studio_regions(public_photo):
-    from services.pose.logic import estimate_people
-
     rgb = public_photo("person_fullbody_plain_03.jpg")
     h, w = rgb.shape[:2]
     return rgb, garment_regions(estimate_people(rgb)[0], w, h)
@@ -130,12 +146,10 @@ def test_best_within_only_answers_allowed_categories(studio_regions):
 
 
 def test_headwear_score_sees_a_cap_and_not_a_bare_head(public_photo, studio_regions):
-    from services.detect.logic import HEADWEAR_MIN_SCORE
-    from services.pose.logic import estimate_people
-
+    min_score = pose_settings().headwear_min_score
     rgb, regions = studio_regions
-    assert headwear_score(crop(rgb, regions["headwear"])) < HEADWEAR_MIN_SCORE  # bare head
+    assert headwear_score(crop(rgb, regions["headwear"])) < min_score  # bare head
     cap = public_photo("person_cropped_06.jpg")
     h, w = cap.shape[:2]
     head = garment_regions(estimate_people(cap)[0], w, h)["headwear"]
-    assert headwear_score(crop(cap, head)) >= HEADWEAR_MIN_SCORE
+    assert headwear_score(crop(cap, head)) >= min_score

@@ -33,7 +33,7 @@ def report(tmp_path_factory):
     labels.write_text(json.dumps(LABELS))
     out = folder / "report.json"
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "eval", str(labels), "--images", str(FIXTURES),
+        [sys.executable, "-m", "catalog.cli", "eval", str(labels), "--images", str(FIXTURES),
          "--report", str(out), "--out", str(folder / "catalog")],
         capture_output=True, text=True, timeout=600,
     )

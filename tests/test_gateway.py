@@ -16,7 +16,7 @@ import pytest
 
 from cluster import running_gateway
 from conftest import API_KEYS, BOTTLE, COFFEE, CORRUPT, CORRUPT_WORDS, PACKSHOT, PERSON, encode, png_header
-from shared.jobs import owner_of
+from shared.jobs.keys import owner_of
 from shared.schemas import Manifest
 from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
@@ -294,6 +294,11 @@ def test_health_readiness_metrics_and_docs(api_job, gateway):
         assert "/openapi.json" in http.get("/docs").text
         spec = http.get("/openapi.json").json()
     assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/manifest", "/v1/jobs/{job_id}/archive"} <= set(spec["paths"])
+    # The upload form, field by field, and both ways to send a key (the Authorize button).
+    form = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert {"files", "garments", "aspect", "background", "format", "swatch_size", "palette_size", "padding",
+            "webhook_url"} <= form_fields(spec, form)
+    assert {"APIKeyHeader", "HTTPBearer"} <= set(spec["components"]["securitySchemes"])
     values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
               for line in metrics.splitlines() if line and not line.startswith("#")}
     assert values["catalog_jobs_created_total"] >= 1
@@ -301,9 +306,32 @@ def test_health_readiness_metrics_and_docs(api_job, gateway):
     assert "catalog_jobs_in_progress" in values
     for queue in ("detect", "pose", "segment", "color"):
         assert f'catalog_queue_depth{{queue="{queue}"}}' in values
-    for stage in ("detect", "segment", "classify", "color"):
+    for stage in ("detect", "segment", "color"):  # every photo passes these
         assert values[f'catalog_stage_duration_seconds_count{{stage="{stage}"}}'] >= 1
     assert values['catalog_http_requests_total{method="POST",route="/v1/jobs",status="202"}'] >= 1
+
+
+def form_fields(spec: dict, schema: dict) -> set[str]:
+    """The property names of an OpenAPI schema, through $ref and allOf."""
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return set(schema.get("properties", {})).union(*(form_fields(spec, s) for s in schema.get("allOf", [])))
+
+
+def test_log_lines_are_json_and_name_the_job(cluster, tmp_path, coffee):
+    """CATALOG_LOG_FORMAT=json: every line of the gateway is a JSON object, and the lines of
+    a request about a job, uvicorn's access line included, carry its id (for POST /v1/jobs:
+    the job it made)."""
+    with running_gateway({**cluster.env, "CATALOG_LOG_FORMAT": "json"}, tmp_path) as url:
+        with httpx.Client(base_url=url, headers={"X-API-Key": API_KEYS[0]}, timeout=60) as http:
+            job_id = post_job(http, {"cup.png": encode(coffee[:150, :150])}).json()["id"]
+            assert http.get(f"/v1/jobs/{job_id}").status_code == 200
+            http.delete(f"/v1/jobs/{job_id}")
+    text = "".join(path.read_text() for path in tmp_path.glob("gateway-*.log"))
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # fails on a line not JSON
+    access = [line["message"] for line in lines if line["job"] == job_id and line["logger"] == "uvicorn.access"]
+    assert any('"POST /v1/jobs HTTP' in m for m in access), text
+    assert any(f'"GET /v1/jobs/{job_id} HTTP' in m for m in access), text
 
 
 def test_readiness_fails_and_posts_are_503_when_redis_is_unreachable(cluster, tmp_path):

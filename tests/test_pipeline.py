@@ -1,4 +1,4 @@
-"""End to end: shared.pipeline.run and the `catalog run` command on real photos and on
+"""End to end: catalog.runner.run and the `catalog run` command on real photos and on
 broken or unusual files, with the real models.
 
 One run (conftest's catalog_run, session-scoped) writes the catalog; the tests read what
@@ -243,7 +243,7 @@ def test_transparent_palette_png_is_on_white(catalog_run, coffee_mask):
 
 
 def test_blank_photo_is_one_whole_photo_item():
-    from shared.pipeline import analyse
+    from catalog.runner import analyse
 
     blank = np.full((300, 400, 3), 255, np.uint8)
     result = analyse(blank, Options())
@@ -257,8 +257,8 @@ def test_blank_photo_is_one_whole_photo_item():
 def test_item_writer_honours_format_background_and_swatch_size(tmp_path):
     """The catalog writer the colour step uses, alone (no models): a red disc product on a
     transparent cutout, two items of one photo."""
-    from shared.pipeline import local_files
-    from shared.steps import item_names, write_item_files
+    from catalog.runner import local_files
+    from services.color.step import item_names, write_item_files
     from shared.schemas import ColorResult, Item, ItemFiles, PaletteEntry
 
     yy, xx = np.mgrid[:60, :80]
@@ -305,7 +305,7 @@ def fresh_settings(monkeypatch):
 
 def test_max_pixels_setting_limits_the_photos_processed(fresh_settings, tmp_path, coffee):
     """CATALOG_MAX_PIXELS (shared.settings.Settings.max_pixels) is the configured limit."""
-    from shared.pipeline import process_file
+    from catalog.runner import process_file
     from shared.settings import settings
 
     fresh_settings.setenv("CATALOG_MAX_PIXELS", "20000")
@@ -323,7 +323,7 @@ def test_max_pixels_setting_limits_the_photos_processed(fresh_settings, tmp_path
 
 def catalog_command() -> list[str]:
     script = Path(sys.executable).parent / "catalog"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "shared.cli"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "catalog.cli"]
 
 
 def test_catalog_run_command_reports_a_bad_file_and_writes_the_catalog(tmp_path, coffee):

@@ -14,8 +14,9 @@ import pytest
 from skimage import data as samples
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from services.pose.logic import ASPECTS, LANDMARKS, VISIBLE, estimate_people, frame, garment_regions
-from shared.pipeline import GARMENT_CATEGORIES
+from services.pose.body import ASPECTS, LANDMARKS, frame, garment_regions
+from services.pose.logic import GARMENT_CATEGORIES, estimate_people
+from services.pose.settings import pose_settings
 
 # Keypoints each garment crop must show (when BlazePose sees them).
 GARMENT_KEYPOINTS = {
@@ -43,7 +44,7 @@ def garments(result) -> dict[str, object]:
 
 
 def seen(kp, width: int, height: int) -> bool:
-    return kp.visibility >= VISIBLE and 0 <= kp.x < width and 0 <= kp.y < height
+    return kp.visibility >= pose_settings().visible and 0 <= kp.x < width and 0 <= kp.y < height
 
 
 def inside(box, kp) -> bool:

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import box_contains, box_of, paste, white_canvas
-from services.segment.logic import ALPHA_ITEM, cutout, matte, split_instances
+from services.segment.logic import matte, split_instances
+from shared.imageio import cutout
+from shared.schemas import ITEM_ALPHA
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -67,7 +69,7 @@ def test_one_object_is_one_instance_around_it(one_cup):
     x0, y0, x1, y1 = inst.box
     assert (x1 - x0) * (y1 - y0) < 1.2 * (tx1 - tx0) * (ty1 - ty0)
     assert inst.alpha.shape == alpha.shape
-    assert inst.area == int((alpha > ALPHA_ITEM).sum())
+    assert inst.area == int((alpha > ITEM_ALPHA).sum())
 
 
 def test_two_products_side_by_side_are_two_instances(cup_and_bottle):

@@ -12,19 +12,13 @@ from skimage.color import deltaE_ciede2000, lab2rgb, rgb2lab
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
+from services.color.settings import color_settings
 from shared.schemas import ColorResult, PaletteEntry
 
 from .names import RGB, colour_family, colour_name, lab_of
 
 __all__ = ["dominant_color", "colour_name", "colour_family", "swatch", "hex_of", "rgb_of_lab"]
 
-# k-means splits one evenly coloured area into several clusters that differ only by noise or
-# faint shading; clusters closer than this (CIEDE2000; ~2 is just noticeable side by side)
-# are merged, so that a plain red shirt is one 100% red and not five 20% reds. Mild noise
-# (sigma 3 per RGB channel) already gives clusters up to 5-9 apart on greys, because
-# CIEDE2000 stretches a* near the neutral axis; 8 merges those and still keeps colours that
-# a shopper tells apart at a glance.
-MERGE_DELTA_E = 8.0
 
 
 def hex_of(rgb: RGB) -> str:
@@ -71,13 +65,14 @@ def _item_pixels(
 
 
 def _merge_close(means: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Merge clusters whose Lab means are within MERGE_DELTA_E, closest pair first."""
+    """Merge clusters whose Lab means are within merge_delta_e (settings), closest pair first."""
+    limit = color_settings().merge_delta_e
     means, counts = means.copy(), counts.astype(np.float64)
     while len(means) > 1:
         d = deltaE_ciede2000(means[:, None, :], means[None, :, :])
         np.fill_diagonal(d, np.inf)
         i, j = np.unravel_index(np.argmin(d), d.shape)
-        if d[i, j] >= MERGE_DELTA_E:
+        if d[i, j] >= limit:
             break
         # The merged mean is the mean of all pixels of both clusters.
         means[i] = (means[i] * counts[i] + means[j] * counts[j]) / (counts[i] + counts[j])
@@ -90,7 +85,7 @@ def dominant_color(
     rgb: np.ndarray,
     mask: np.ndarray | None = None,
     k: int = 5,
-    max_pixels: int = 20_000,
+    max_pixels: int | None = None,
     seed: int = 0,
 ) -> ColorResult:
     """Dominant colour and palette of the masked item in an HxWx3 uint8 image.
@@ -101,7 +96,7 @@ def dominant_color(
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    pixels = _item_pixels(np.asarray(rgb), mask, max_pixels, seed)
+    pixels = _item_pixels(np.asarray(rgb), mask, max_pixels or color_settings().max_pixels, seed)
     lab = rgb2lab(pixels.reshape(-1, 1, 3)).reshape(-1, 3)
 
     # k-means cannot find more clusters than there are distinct colours (1 to 3 pixel masks,
@@ -133,11 +128,14 @@ def dominant_color(
     return ColorResult(hex=top.hex, rgb=top.rgb, name=colour_name(top.rgb), palette=palette)
 
 
-def without_tone(rgb: np.ndarray, mask: np.ndarray, tone_lab: np.ndarray, max_delta_e: float = 12.0,
-                 keep_at_least: float = 0.2) -> np.ndarray:
+def without_tone(rgb: np.ndarray, mask: np.ndarray, tone_lab: np.ndarray, max_delta_e: float | None = None,
+                 keep_at_least: float | None = None) -> np.ndarray:
     """The mask less the pixels close to one colour (a person's skin, sampled from the
     face), so bare arms or feet in sandals do not decide a garment's colour. When nearly
     everything matches (a skin-coloured garment), the mask is kept as it was."""
+    s = color_settings()
+    max_delta_e = s.skin_delta_e if max_delta_e is None else max_delta_e
+    keep_at_least = s.skin_keep_at_least if keep_at_least is None else keep_at_least
     ys, xs = np.nonzero(mask)
     if not len(ys):
         return mask

@@ -37,9 +37,9 @@ def _rgb_of_hex(h: str) -> tuple[int, int, int]:
 # "aqua", "fuchsia").
 _css: dict[str, str] = {}
 for _name in sorted(CSS4_COLORS):
-    _css.setdefault(CSS4_COLORS[_name].lower(), _name)
+    _css.setdefault(str(CSS4_COLORS[_name]).lower(), _name)
 _CSS_NAMES = list(_css.values())
-_CSS_LAB = lab_of([_rgb_of_hex(h) for h in _css])  # computed once, at import
+_CSS_LAB = lab_of(np.array([_rgb_of_hex(h) for h in _css]))  # computed once, at import
 
 
 def colour_name(rgb: RGB) -> str:
@@ -71,7 +71,7 @@ _REFERENCES = {
               "#d6c6ac"],
 }  # fmt: skip
 _REF_FAMILY = [f for f, hexes in _REFERENCES.items() for _ in hexes]
-_REF_LAB = lab_of([_rgb_of_hex(h) for hexes in _REFERENCES.values() for h in hexes])
+_REF_LAB = lab_of(np.array([_rgb_of_hex(h) for hexes in _REFERENCES.values() for h in hexes]))
 
 # Below GREY_CHROMA (C* of LCh) a colour reads as a grey to a shopper. Near the ends of the
 # lightness scale more chroma is needed before a colour shows: a near-black burgundy still

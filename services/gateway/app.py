@@ -18,8 +18,12 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from services.gateway.jobs_api import router as jobs_router
-from shared.celery_app import QUEUES
-from shared.jobs import job_store
+from services.gateway.log_context import JobLogContext
+from services.gateway.storage_errors import RETRY_AFTER
+from shared.api_models import ErrorBody
+from shared.chain import QUEUES
+from shared.jobs.store import job_store
+from shared.logs import configure_logging
 from shared.metrics import ClusterCollector
 
 STATIC = Path(__file__).parent / "static"
@@ -35,6 +39,8 @@ def create_app() -> FastAPI:
     app.include_router(jobs_router)
     add_metrics(app)
     add_error_handlers(app)
+    # Added last, so outermost: the metrics middleware and the access line run inside it.
+    app.add_middleware(JobLogContext)
 
     @app.get("/healthz", tags=["health"], summary="The process is alive")
     def healthz():
@@ -108,17 +114,17 @@ def add_metrics(app: FastAPI) -> None:
 
 
 def add_error_handlers(app: FastAPI) -> None:
-    """Redis or the blob store out of reach: 503 with what is wrong, not a 500."""
+    """Redis out of reach: 503 with what is wrong, not a 500. Nearly every route reaches Redis, so
+    this is app-wide; the blob store's faults are turned into 503 where it is called
+    (services.gateway.storage_errors)."""
 
     @app.exception_handler(redis.RedisError)
     async def redis_down(request: Request, exc: redis.RedisError):
-        return JSONResponse({"detail": f"the job store (Redis) is unavailable: {exc}; try again"}, status_code=503,
-                            headers={"Retry-After": "5"})
-
-    @app.exception_handler(OSError)
-    async def storage_down(request: Request, exc: OSError):
-        return JSONResponse({"detail": f"the file store is unavailable: {exc}; try again"}, status_code=503,
-                            headers={"Retry-After": "5"})
+        body = ErrorBody(detail=f"the job store (Redis) is unavailable: {exc}; try again")
+        return JSONResponse(body.model_dump(), status_code=503, headers=RETRY_AFTER)
 
 
+# uvicorn has set up its loggers before it imports this module: route them, and ours, through
+# one handler that puts the job's id on every line (CATALOG_LOG_FORMAT=json for JSON lines).
+configure_logging()
 app = create_app()

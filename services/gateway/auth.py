@@ -1,32 +1,36 @@
 """API keys: who is calling. Keys come from CATALOG_API_KEYS; with none set, keys are off
-and every caller is the one local user."""
+and every caller is the one local user.
+
+The key is read through FastAPI's security classes, so the OpenAPI document declares both
+ways to send it and /docs has an Authorize button. They never answer themselves
+(auto_error=False): caller() gives the 401, with our wording."""
 
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Security, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.jobs import owner_of
+from shared.jobs.keys import owner_of
 from shared.settings import settings
 
-
-def presented_key(request: Request) -> str | None:
-    """The key from `X-API-Key`, or from `Authorization: Bearer <key>`."""
-    if key := request.headers.get("x-api-key"):
-        return key.strip()
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key of CATALOG_API_KEYS")
+bearer = HTTPBearer(auto_error=False, description="The same key as `Authorization: Bearer <key>`")
 
 
-def caller(request: Request) -> str:
+def caller(
+    api_key: Annotated[str | None, Security(api_key_header)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> str:
     """The owner of the jobs this request may see (a FastAPI dependency); 401 without a
-    valid key when keys are on."""
+    valid key when keys are on. `X-API-Key` wins over `Authorization: Bearer`."""
     keys = settings().api_keys
     if not keys:
         return owner_of(None)
-    key = presented_key(request)
-    if key is None:
+    key = (api_key or "").strip() or (credentials.credentials.strip() if credentials else None)
+    if not key:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "an API key is required: send it in the X-API-Key header",
                             headers={"WWW-Authenticate": "Bearer"})
     # Compared in constant time against every key, so timing says nothing about them.

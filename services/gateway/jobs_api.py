@@ -8,20 +8,31 @@ import re
 import tempfile
 import zipfile
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from services.gateway.auth import caller
-from services.gateway.uploads import check_webhook_url, parse_options, read_uploads, refusal
+from services.gateway.storage_errors import storage_calls
+from services.gateway.uploads import JobForm, check_webhook_url, read_uploads, refusal
+from shared.api_models import ErrorBody, JobList, JobPublic, JobSummary, Refusal
 from shared.dispatch import submit_images
-from shared.jobs import Job, JobStore, catalog_key, catalog_prefix, job_store
+from shared.jobs.keys import catalog_key, catalog_prefix
+from shared.jobs.records import Job
+from shared.jobs.store import JobStore, job_store
+from shared.logs import about_job
+from shared.manifest import job_manifest
 from shared.schemas import Manifest
-from shared.storage import BlobNotFound
 from shared.webhooks import job_links
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+# Any /v1/jobs route may answer these (for the OpenAPI document).
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses={
+    401: {"model": ErrorBody, "description": "No API key, or an unknown one"},
+    503: {"model": ErrorBody, "description": "Redis or the file store is out of reach: try again"},
+})
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "No such job (or another key's)"}}
 Owner = Annotated[str, Depends(caller)]
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 CHUNK = 256 * 1024
@@ -41,66 +52,67 @@ def find_job(job_id: str, owner: str, *, states: bool = False) -> Job:
     return job
 
 
-def job_body(job: Job, request: Request) -> dict:
-    body = job.model_dump(mode="json", exclude={"owner", "idempotency_key", "webhook_url"})
-    body["links"] = job_links(str(request.base_url), job.id)
-    return body
+def public(job: Job, request: Request) -> JobPublic:
+    return JobPublic.of(job, job_links(str(request.base_url), job.id))
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, summary="Submit photos as a new job")
+# A job none of whose files could be accepted: the files' status when they all failed alike.
+REFUSED: Responses = {
+    413: {"model": Refusal | ErrorBody, "description": "Every file is too large, or too many files"},
+    415: {"model": Refusal, "description": "Every file is of a type not read"},
+    422: {"model": Refusal | ErrorBody, "description": "Every file refused (for different reasons), or a bad option"},
+}
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic, responses=REFUSED,
+             summary="Submit photos as a new job")
 def create_job(
     request: Request,
     response: Response,
     owner: Owner,
     files: Annotated[list[UploadFile], File(description="One or more photos")],
-    garments: Annotated[str | None, Form(description="Crops wanted: top,bottom,headwear,shoes")] = None,
-    aspect: Annotated[str | None, Form(description="3:4, 1:1, 4:5 or free")] = None,
-    background: Annotated[str | None, Form(description="white, transparent or #rrggbb")] = None,
-    format: Annotated[str | None, Form(description="jpeg, png or webp")] = None,
-    swatch_size: Annotated[str | None, Form()] = None,
-    palette_size: Annotated[str | None, Form()] = None,
-    padding: Annotated[str | None, Form()] = None,
-    webhook_url: Annotated[str | None, Form(description="Called once when the job ends")] = None,
+    form: Annotated[JobForm, Form()],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ):
-    options = parse_options({"garments": garments, "aspect": aspect, "background": background, "format": format,
-                             "swatch_size": swatch_size, "palette_size": palette_size, "padding": padding})
-    webhook_url = check_webhook_url(webhook_url)
+    options = form.options()
+    webhook_url = check_webhook_url(form.webhook_url)
     uploads = read_uploads(files)
     if all(u.error for u in uploads):
         code, body = refusal(uploads)
-        return JSONResponse(body, status_code=code)
+        return JSONResponse(body.model_dump(), status_code=code)
     store = jobs()
-    job, created = store.create_job(owner, uploads, options, idempotency_key=idempotency_key, webhook_url=webhook_url)
+    with storage_calls():  # stores the originals
+        job, created = store.create_job(owner, uploads, options, idempotency_key=idempotency_key,
+                                        webhook_url=webhook_url)
+    about_job(job.id)  # the request's later lines, the access line too, name the new job
     # Also on a replay: sending is idempotent, and a first request that stored the job but
     # failed to queue it (broker down) is completed by its retry.
     submit_images(job.id, jobs=store)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return job_body(job, request)
+    return public(job, request)
 
 
-@router.get("", summary="The caller's recent jobs, newest first")
+@router.get("", response_model=JobList, summary="The caller's recent jobs, newest first")
 def list_jobs(request: Request, owner: Owner, limit: int = 50):
     store = jobs()
     found = (store.get_job(job_id) for job_id in store.list_jobs(owner, limit=max(1, min(limit, 500))))
-    return {"jobs": [
-        {"id": job.id, "status": job.status, "created": job.created, "updated": job.updated,
-         "finished": job.finished, "progress": job.progress.model_dump(),
-         "sources": [image.source for image in job.images], "links": job_links(str(request.base_url), job.id)}
-        for job in found if job is not None
-    ]}
+    return JobList(jobs=[JobSummary.of(job, job_links(str(request.base_url), job.id)) for job in found if job])
 
 
-@router.get("/{job_id}", summary="A job's status, progress and per-image state")
+@router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND,
+            summary="A job's status, progress and per-image state")
 def get_job(job_id: str, request: Request, owner: Owner):
-    return job_body(find_job(job_id, owner), request)
+    return public(find_job(job_id, owner), request)
 
 
-@router.get("/{job_id}/manifest", response_model=Manifest, summary="The catalog manifest, with file URLs")
+@router.get("/{job_id}/manifest", response_model=Manifest, responses=NOT_FOUND,
+            summary="The catalog manifest, with file URLs")
 def get_manifest(job_id: str, request: Request, owner: Owner):
-    manifest = jobs().manifest(find_job(job_id, owner, states=True))
+    job = find_job(job_id, owner)
+    with storage_calls():  # a finished job's manifest.json
+        manifest = job_manifest(jobs(), job)
 
     def url(path: str | None) -> str | None:
         return str(request.url_for("get_file", job_id=job_id, path=path)) if path else None
@@ -109,11 +121,15 @@ def get_manifest(job_id: str, request: Request, owner: Owner):
         record.preview = url(record.preview)
         for item in record.items:
             files = item.files
-            files.image, files.cutout, files.swatch = url(files.image), url(files.cutout), url(files.swatch)
+            files.image = url(files.image) or ""
+            files.cutout, files.swatch = url(files.cutout), url(files.swatch)
     return manifest
 
 
-@router.get("/{job_id}/files/{path:path}", summary="One file of the catalog")
+@router.get("/{job_id}/files/{path:path}", summary="One file of the catalog", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+                       400: {"model": ErrorBody, "description": "Not a clean path inside the catalog"},
+                       404: {"model": ErrorBody, "description": "No such job or file"}})
 def get_file(job_id: str, path: str, owner: Owner):
     find_job(job_id, owner)
     try:
@@ -121,29 +137,30 @@ def get_file(job_id: str, path: str, owner: Owner):
     except ValueError:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"invalid file path {path!r}: a path inside the catalog "
                                                          "is needed, without '..', '.', '//' or '\\'") from None
-    blobs = jobs().blobs
+    blobs, missing = jobs().blobs, f"no file {path} in job {job_id}"
     media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-    if blobs.local:
-        if not blobs.exists(key):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {path} in job {job_id}")
-        return FileResponse(blobs.path(key), media_type=media_type)
-    try:
+    with storage_calls(not_found=missing):
+        if blobs.local:
+            if not blobs.exists(key):
+                raise HTTPException(status.HTTP_404_NOT_FOUND, missing)
+            return FileResponse(blobs.path(key), media_type=media_type)
         size, stream = blobs.size(key), blobs.open(key)
-    except BlobNotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {path} in job {job_id}") from None
     return StreamingResponse(_chunks(stream), media_type=media_type, headers={"Content-Length": str(size)})
 
 
-@router.get("/{job_id}/archive", summary="The whole catalog as a ZIP", response_class=StreamingResponse)
+@router.get("/{job_id}/archive", summary="The whole catalog as a ZIP", response_class=StreamingResponse,
+            responses={200: {"content": {"application/zip": {}}, "description": "The catalog"}, **NOT_FOUND,
+                       409: {"model": ErrorBody, "description": "The job is still running"}})
 def get_archive(job_id: str, owner: Owner):
     job = find_job(job_id, owner)
     if not job.finished:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is still {job.status}: "
                                                       f"{job.progress.done} of {job.progress.total} images done")
     blobs, prefix = jobs().blobs, catalog_prefix(job_id)
-    # Built in a temporary file (memory first, disk past 64 MB), then streamed.
+    # Built in a temporary file (memory first, disk past 64 MB), then streamed. A file gone
+    # while it is built: the job was deleted meanwhile.
     spool = tempfile.SpooledTemporaryFile(max_size=64 * 2**20)
-    with zipfile.ZipFile(spool, "w") as archive:
+    with storage_calls(not_found=f"no job {job_id}"), zipfile.ZipFile(spool, "w") as archive:
         for key in blobs.list(prefix):
             name = key[len(prefix) + 1:]
             entry = zipfile.ZipInfo(name, datetime.fromisoformat(job.finished).timetuple()[:6])
@@ -157,10 +174,12 @@ def get_archive(job_id: str, owner: Owner):
         "Content-Disposition": f'attachment; filename="catalog-{job_id}.zip"', "Content-Length": str(size)})
 
 
-@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a job and its files")
+@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND,
+               summary="Delete a job and its files")
 def delete_job(job_id: str, owner: Owner):
     find_job(job_id, owner)
-    jobs().delete_job(job_id)
+    with storage_calls():  # its records and files
+        jobs().delete_job(job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -7,10 +7,11 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException, UploadFile, status
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from shared.api_models import Refusal, RefusedFile
 from shared.imageio import ImageError, check_header
-from shared.jobs import Upload
+from shared.jobs.records import Upload
 from shared.schemas import Options
 from shared.settings import settings
 from shared.webhooks import refused_destination
@@ -19,16 +20,29 @@ from shared.webhooks import refused_destination
 STATUS_OF = {"too_large": 413, "unsupported": 415}  # the rest (damaged, empty, too small): 422
 
 
-def parse_options(fields: dict[str, str | None]) -> Options:
-    """Options from the form fields sent (the rest keep their defaults); 422 names the field."""
-    given = {k: v for k, v in fields.items() if v not in (None, "")}
-    if "garments" in given:
-        given["garments"] = [g.strip() for g in given["garments"].split(",") if g.strip()]
-    try:
-        return Options(**given)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid options: {problems}") from None
+class JobForm(BaseModel):
+    """The job's form fields besides `files`, as sent: text, checked by options() so a bad
+    value is a 422 that names the field (and an empty field keeps its default)."""
+
+    garments: str | None = Field(None, description="Crops wanted, comma-separated: top,bottom,headwear,shoes")
+    aspect: str | None = Field(None, description="3:4, 1:1, 4:5 or free")
+    background: str | None = Field(None, description="white, transparent or #rrggbb")
+    format: str | None = Field(None, description="jpeg, png or webp")
+    swatch_size: str | None = Field(None, description="Swatch side in pixels")
+    palette_size: str | None = Field(None, description="Colours per palette")
+    padding: str | None = Field(None, description="Margin around a crop, as a share of its size")
+    webhook_url: str | None = Field(None, description="Called once when the job ends")
+
+    def options(self) -> Options:
+        """Options from the fields sent (the rest keep their defaults); 422 names the field."""
+        given = {k: v for k, v in self.model_dump(exclude={"webhook_url"}).items() if v not in (None, "")}
+        if "garments" in given:
+            given["garments"] = [g.strip() for g in given["garments"].split(",") if g.strip()]
+        try:
+            return Options(**given)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid options: {problems}") from None
 
 
 def check_webhook_url(url: str | None) -> str | None:
@@ -79,11 +93,11 @@ def read_uploads(files: list[UploadFile]) -> list[Upload]:
     return uploads
 
 
-def refusal(uploads: list[Upload]) -> tuple[int, dict]:
+def refusal(uploads: list[Upload]) -> tuple[int, Refusal]:
     """Status and body when no file could be accepted: the files' own status when they all
     failed the same way, else 422."""
-    codes = {u.error_code for u in uploads}
+    codes = {u.error_code or "" for u in uploads}
     code = STATUS_OF.get(codes.pop(), 422) if len(codes) == 1 else 422
-    files = [{"name": u.name, "error": u.error, "code": u.error_code} for u in uploads]
-    detail = files[0]["error"] if len(files) == 1 else "no file of the job could be accepted"
-    return code, {"detail": f"{files[0]['name']}: {detail}" if len(files) == 1 else detail, "files": files}
+    files = [RefusedFile(name=u.name, error=u.error, code=u.error_code) for u in uploads]
+    detail = f"{files[0].name}: {files[0].error}" if len(files) == 1 else "no file of the job could be accepted"
+    return code, Refusal(detail=detail, files=files)

@@ -1,64 +1,71 @@
-"""Body keypoints (BlazePose, 33 landmarks) and smart cropping into garment boxes."""
+"""People and their garments: BlazePose's landmarks for each person the photo shows, each
+body confirmed by the person matte; then the garment crops each body gives, framed, with
+the classifier's say on which kind of garment each is and whether a hat is worn."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from shared.models import pose_estimator
-from shared.schemas import AspectPreset, Box, Garment, Keypoint, Person
+from services.pose.body import LANDMARKS, clip, frame, garment_regions
+from services.pose.models import pose_estimator
+from services.pose.settings import pose_settings
+from shared.classifier import best_within, headwear_score
+from shared.schemas import AspectPreset, Box, CategoryScore, Garment, ItemState, Keypoint, Person
 
-LANDMARKS = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
-    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
-    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
-    "right_heel", "left_foot_index", "right_foot_index",
-)
-INDEX = {name: i for i, name in enumerate(LANDMARKS)}
-# Skeleton edges for drawing (pairs of landmark names).
-SKELETON = (
-    ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_shoulder", "left_hip"),
-    ("right_shoulder", "right_hip"), ("left_hip", "right_hip"), ("left_hip", "left_knee"),
-    ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
-    ("left_ankle", "left_heel"), ("left_heel", "left_foot_index"), ("right_ankle", "right_heel"),
-    ("right_heel", "right_foot_index"), ("nose", "left_eye"), ("nose", "right_eye"),
-    ("left_eye", "left_ear"), ("right_eye", "right_ear"),
-)
-# BlazePose still places points outside the frame or behind the body, with low
-# visibility; below this a point is treated as not seen.
-VISIBLE = 0.5
-ASPECTS = {"3:4": 3 / 4, "1:1": 1.0, "4:5": 4 / 5, "free": None}
-MAX_PEOPLE = 6
+# Which catalog categories a garment crop can be; the classifier picks among them.
+GARMENT_CATEGORIES: dict[Garment, tuple[str, ...]] = {
+    "top": ("clothing/tops", "clothing/outerwear", "clothing/dresses", "clothing/swimwear-underwear"),
+    "bottom": ("clothing/bottoms", "clothing/dresses", "clothing/swimwear-underwear"),
+    "shoes": ("shoes/sneakers", "shoes/boots", "shoes/sandals", "shoes/formal"),
+    "headwear": ("accessories/hats",),
+}
 
 
-class Body:
-    """Keypoints of one person, with the questions the cropping rules ask."""
+def find_people(rgb: np.ndarray, person_matte: np.ndarray) -> list[Person]:
+    """The bodies BlazePose finds whose torso the person matte covers. BlazePose alone
+    sometimes places a second, phantom body at the frame's edge; the matte alone is too
+    coarse to count or separate people."""
+    coverage = pose_settings().torso_coverage
+    return [p for p in estimate_people(rgb) if torso_coverage(person_matte, p) >= coverage]
 
-    def __init__(self, person: Person, width: int, height: int):
-        self.points = {kp.name: kp for kp in person.keypoints}
-        self.width, self.height = width, height
 
-    def seen(self, *names: str) -> bool:
-        """All named points visible and inside the frame."""
-        for name in names:
-            kp = self.points[name]
-            if kp.visibility < VISIBLE or not (0 <= kp.x < self.width and 0 <= kp.y < self.height):
-                return False
-        return True
+def torso_coverage(person_matte: np.ndarray, person: Person) -> float:
+    """Mean person-matte value inside the shoulder-hip quadrilateral."""
+    import cv2
 
-    def seen_any(self, *names: str) -> list[str]:
-        return [name for name in names if self.seen(name)]
+    points = {k.name: (k.x, k.y) for k in person.keypoints}
+    quad = np.array([points[n] for n in ("left_shoulder", "right_shoulder", "right_hip", "left_hip")], np.int32)
+    mask = np.zeros(person_matte.shape, np.uint8)
+    cv2.fillPoly(mask, [quad], 1)
+    return float(person_matte[mask > 0].mean()) if mask.any() else 0.0
 
-    def xy(self, *names: str) -> np.ndarray:
-        return np.array([[self.points[n].x, self.points[n].y] for n in names])
 
-    def mid(self, a: str, b: str) -> np.ndarray:
-        return self.xy(a, b).mean(axis=0)
-
-    def torso_height(self) -> float:
-        return float(np.linalg.norm(self.mid("left_shoulder", "right_shoulder") - self.mid("left_hip", "right_hip")))
+def garment_items(rgb: np.ndarray, people: list[Person], garments: list[Garment], aspect: AspectPreset,
+                  padding: float) -> list[ItemState]:
+    """Every person's garments wanted: the tight region from the keypoints, the box framed
+    to the aspect preset, and the garment's kind among its categories. Headwear is kept
+    only when the classifier sees a hat on the head region."""
+    h, w = rgb.shape[:2]
+    s = pose_settings()
+    items = []
+    for index, person in enumerate(people):
+        for garment, region in garment_regions(person, w, h).items():
+            if garment not in garments:
+                continue
+            x0, y0, x1, y1 = region
+            crop = rgb[y0:y1, x0:x1]
+            if garment == "headwear":
+                score = headwear_score(crop)
+                if score < s.headwear_min_score:
+                    continue
+                category = CategoryScore(category="accessories/hats", score=round(score, 4))
+            else:
+                category = best_within(crop, GARMENT_CATEGORIES[garment], s.garment_min_score)
+            items.append(ItemState(
+                type="garment", garment=garment, person=index, region=region, box=frame(region, w, h, aspect, padding),
+                category=category.category, category_score=category.score, top3=[category],
+            ))
+    return items
 
 
 def _landmarks(rgb: np.ndarray) -> list[Keypoint] | None:
@@ -72,7 +79,7 @@ def _landmarks(rgb: np.ndarray) -> list[Keypoint] | None:
     ]
 
 
-def _landmarks_with_margin(rgb: np.ndarray, share: float = 0.25) -> list[Keypoint] | None:
+def _landmarks_with_margin(rgb: np.ndarray, share: float) -> list[Keypoint] | None:
     """BlazePose's detector misses a person who fills the whole frame (tight crops, tiny
     photos); a grey margin gives it the context it was trained with."""
     m = int(share * max(rgb.shape[:2]))
@@ -85,38 +92,40 @@ def _landmarks_with_margin(rgb: np.ndarray, share: float = 0.25) -> list[Keypoin
 def _person_box(keypoints: list[Keypoint], width: int, height: int) -> Box:
     """The body's extent from its visible points, widened by a head's size for hair and
     hands, clipped to the image."""
-    pts = np.array([[k.x, k.y] for k in keypoints if k.visibility >= VISIBLE] or [[k.x, k.y] for k in keypoints])
+    visible = pose_settings().visible
+    pts = np.array([[k.x, k.y] for k in keypoints if k.visibility >= visible] or [[k.x, k.y] for k in keypoints])
     head = np.linalg.norm(np.array([keypoints[7].x - keypoints[8].x, keypoints[7].y - keypoints[8].y]))
     margin = max(head, 0.05 * (pts[:, 1].max() - pts[:, 1].min()))
     x0, y0 = pts.min(axis=0) - margin
     x1, y1 = pts.max(axis=0) + margin
-    return _clip((x0, y0 - margin, x1, y1), width, height)
+    return clip((x0, y0 - margin, x1, y1), width, height)
 
 
 def _is_body(keypoints: list[Keypoint]) -> bool:
     """A real person shows at least a shoulder and either the face or a hip; stray
     detections on objects rarely do with confidence."""
-    vis = {k.name for k in keypoints if k.visibility >= VISIBLE}
+    vis = {k.name for k in keypoints if k.visibility >= pose_settings().visible}
     shoulders = {"left_shoulder", "right_shoulder"} & vis
     face = {"nose", "left_eye", "right_eye"} & vis
     hips = {"left_hip", "right_hip"} & vis
     return bool(shoulders) and bool(face or hips)
 
 
-def estimate_people(rgb: np.ndarray, max_people: int = MAX_PEOPLE) -> list[Person]:
+def estimate_people(rgb: np.ndarray) -> list[Person]:
     """Everyone in the photo, largest first. BlazePose finds one person per call, so each
     found person is greyed out and the photo searched again."""
+    s = pose_settings()
     h, w = rgb.shape[:2]
     work = rgb.copy()
     people: list[Person] = []
-    for _ in range(max_people):
+    for _ in range(s.max_people):
         keypoints = _landmarks(work)
         if keypoints is None and not people:
-            keypoints = _landmarks_with_margin(work)
+            keypoints = _landmarks_with_margin(work, s.margin_share)
         if keypoints is None or not _is_body(keypoints):
             break
         box = _person_box(keypoints, w, h)
-        if any(_overlap(box, p.box) > 0.6 for p in people):
+        if any(_overlap(box, p.box) > s.same_person_overlap for p in people):
             break  # the same person found again through the grey patch
         people.append(Person(box=box, keypoints=keypoints))
         x0, y0, x1, y1 = box
@@ -132,178 +141,3 @@ def _overlap(a: Box, b: Box) -> float:
     return ix * iy / smaller if smaller > 0 else 0.0
 
 
-def _clip(box, width: int, height: int) -> Box:
-    x0, y0, x1, y1 = box
-    return (
-        int(max(0, np.floor(x0))), int(max(0, np.floor(y0))),
-        int(min(width, np.ceil(x1))), int(min(height, np.ceil(y1))),
-    )
-
-
-def frame(box, width: int, height: int, aspect: AspectPreset = "3:4", padding: float = 0.08) -> Box:
-    """Pad a garment box, widen it to the aspect preset (never narrower, so the garment is
-    never cut), then move it inside the image; clip only where it is larger than the image."""
-    x0, y0, x1, y1 = map(float, box)
-    bw, bh = x1 - x0, y1 - y0
-    x0, x1 = x0 - padding * bw, x1 + padding * bw
-    y0, y1 = y0 - padding * bh, y1 + padding * bh
-    ratio = ASPECTS[aspect]
-    if ratio:
-        bw, bh = x1 - x0, y1 - y0
-        if bw / bh < ratio:
-            grow = (bh * ratio - bw) / 2
-            x0, x1 = x0 - grow, x1 + grow
-        else:
-            grow = (bw / ratio - bh) / 2
-            y0, y1 = y0 - grow, y1 + grow
-    # Shift back into the frame where the box fits, so the aspect is kept.
-    x0, x1 = _shift(x0, x1, width)
-    y0, y1 = _shift(y0, y1, height)
-    return _clip((x0, y0, x1, y1), width, height)
-
-
-def _shift(lo: float, hi: float, size: int) -> tuple[float, float]:
-    if hi - lo >= size:
-        return 0.0, float(size)
-    if lo < 0:
-        return 0.0, hi - lo
-    if hi > size:
-        return size - (hi - lo), float(size)
-    return lo, hi
-
-
-def garment_regions(person: Person, width: int, height: int) -> dict[Garment, Box]:
-    """Tight boxes of each garment whose keypoints are seen, before framing. Headwear is
-    only a candidate region here; the caller keeps it if the classifier sees a hat."""
-    body = Body(person, width, height)
-    regions: dict[Garment, Box] = {}
-    shoulders, hips = ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip")
-    torso = body.torso_height() if body.seen(*shoulders, *hips) else None
-
-    if torso:
-        arms = body.seen_any("left_elbow", "right_elbow", "left_wrist", "right_wrist")
-        pts = body.xy(*shoulders, *hips, *arms)
-        shoulder_width = abs(body.points["left_shoulder"].x - body.points["right_shoulder"].x)
-        side = 0.15 * max(shoulder_width, 0.4 * torso)  # sleeves and loose fit
-        regions["top"] = _clip(
-            (pts[:, 0].min() - side, pts[:, 1].min() - 0.15 * torso, pts[:, 0].max() + side,
-             body.mid(*hips)[1] + 0.2 * torso),
-            width, height,
-        )
-    elif body.seen(*shoulders):
-        # Upper-body shot: the hips are out of frame, so the top runs to the frame's edge.
-        shoulder_width = abs(body.points["left_shoulder"].x - body.points["right_shoulder"].x)
-        top_y = body.xy(*shoulders)[:, 1].min()
-        if height - top_y >= 0.6 * shoulder_width:
-            pts = body.xy(*shoulders, *body.seen_any("left_elbow", "right_elbow"))
-            side = 0.15 * shoulder_width
-            regions["top"] = _clip(
-                (pts[:, 0].min() - side, top_y - 0.25 * shoulder_width, pts[:, 0].max() + side, height), width, height
-            )
-
-    if torso:
-        legs = body.seen_any("left_knee", "right_knee", "left_ankle", "right_ankle")
-        hip_y = body.mid(*hips)[1]
-        # Legs that run out of the bottom of the frame still show the garment down to it.
-        bottom_y = height if not legs else body.xy(*legs)[:, 1].max() + 0.1 * torso
-        if bottom_y - hip_y >= 0.2 * torso:
-            pts = body.xy(*hips, *legs)
-            side = 0.35 * torso
-            regions["bottom"] = _clip(
-                (pts[:, 0].min() - side, hip_y - 0.25 * torso, pts[:, 0].max() + side, bottom_y),
-                width, height,
-            )
-
-    feet = body.seen_any("left_ankle", "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index")
-    if len(feet) >= 2 and body.seen_any("left_foot_index", "right_foot_index", "left_heel", "right_heel"):
-        pts = body.xy(*feet)
-        size = 0.3 * torso if torso else 0.5 * max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]), 10)
-        regions["shoes"] = _clip(
-            (pts[:, 0].min() - size, pts[:, 1].min() - size, pts[:, 0].max() + size, pts[:, 1].max() + 0.6 * size),
-            width, height,
-        )
-
-    if body.seen("left_eye", "right_eye") or body.seen_any("left_ear", "right_ear"):
-        eyes = body.seen_any("left_eye", "right_eye", "left_ear", "right_ear", "nose")
-        pts = body.xy(*eyes)
-        head = max(
-            np.linalg.norm(body.xy("left_ear")[0] - body.xy("right_ear")[0]),
-            2.5 * np.linalg.norm(body.xy("left_eye")[0] - body.xy("right_eye")[0]),
-            0.25 * torso if torso else 0,
-        )
-        cx, eye_y = pts[:, 0].mean(), pts[:, 1].min()
-        region = _clip((cx - 0.9 * head, eye_y - 1.2 * head, cx + 0.9 * head, eye_y + 0.15 * head), width, height)
-        if region[3] - region[1] >= 0.4 * head:  # enough of the head above the eyes is in frame
-            regions["headwear"] = region
-    return regions
-
-
-def garment_body_mask(person: Person, garment: Garment, width: int, height: int) -> np.ndarray:
-    """Where on the body a garment's own fabric is, from the keypoints: the torso for a
-    top, the legs for a bottom, the feet for shoes, the crown for headwear. Intersected
-    with the person matte by the caller, it keeps skin and background out of the colour."""
-    import cv2
-
-    body = Body(person, width, height)
-    mask = np.zeros((height, width), np.uint8)
-    torso = body.torso_height() or 0.25 * height
-    pt = lambda name: tuple(int(v) for v in body.xy(name)[0])  # noqa: E731
-    if garment == "top":
-        quad = body.xy("left_shoulder", "right_shoulder", "right_hip", "left_hip")
-        centre = quad.mean(axis=0)
-        quad = centre + 0.85 * (quad - centre)  # stay off the neckline and the arms
-        cv2.fillPoly(mask, [quad.astype(np.int32)], 1)
-    elif garment == "bottom":
-        thick = max(2, int(0.22 * torso))
-        quad = body.xy("left_hip", "right_hip")
-        pelvis = np.vstack([quad, quad[::-1] + [0, 0.3 * torso]]).astype(np.int32)
-        cv2.fillPoly(mask, [pelvis], 1)
-        for side in ("left", "right"):
-            cv2.line(mask, pt(f"{side}_hip"), pt(f"{side}_knee"), 1, thick)
-            cv2.line(mask, pt(f"{side}_knee"), pt(f"{side}_ankle"), 1, max(2, int(0.7 * thick)))
-    elif garment == "shoes":
-        radius = max(2, int(0.08 * torso))
-        for side in ("left", "right"):
-            for name in (f"{side}_heel", f"{side}_foot_index"):
-                if body.seen(name):
-                    cv2.circle(mask, pt(name), radius, 1, -1)
-            if body.seen(f"{side}_heel", f"{side}_foot_index"):
-                cv2.line(mask, pt(f"{side}_heel"), pt(f"{side}_foot_index"), 1, radius)
-    elif garment == "headwear":
-        regions = garment_regions(person, width, height)
-        if "headwear" in regions:
-            x0, y0, x1, y1 = regions["headwear"]
-            mask[y0 : y0 + int(0.6 * (y1 - y0)), x0:x1] = 1  # the crown, above the brow
-    return mask.astype(bool)
-
-
-def draw_skeleton(rgb: np.ndarray, people: list[Person]) -> np.ndarray:
-    """A copy of the photo with each person's visible skeleton drawn on it."""
-    import cv2
-
-    out = rgb.copy()
-    h, w = rgb.shape[:2]
-    thick = max(1, round(max(h, w) / 300))
-    for person in people:
-        body = Body(person, w, h)
-        for a, b in SKELETON:
-            if body.seen(a, b):
-                cv2.line(out, tuple(int(v) for v in body.xy(a)[0]), tuple(int(v) for v in body.xy(b)[0]), (0, 255, 120), thick, cv2.LINE_AA)
-        for kp in person.keypoints:
-            if body.seen(kp.name):
-                cv2.circle(out, (int(kp.x), int(kp.y)), thick + 1, (255, 60, 60), -1, cv2.LINE_AA)
-    return out
-
-
-def face_mask(person: Person, width: int, height: int) -> np.ndarray | None:
-    """The skin between the eyes and the mouth (cheeks and nose), or None when the face
-    is not seen (a back view, a head out of frame)."""
-    import cv2
-
-    body = Body(person, width, height)
-    corners = ("left_eye", "right_eye", "mouth_right", "mouth_left")
-    if not body.seen(*corners):
-        return None
-    mask = np.zeros((height, width), np.uint8)
-    cv2.fillPoly(mask, [body.xy(*corners).astype(np.int32)], 1)
-    return mask.astype(bool) if mask.sum() >= 9 else None

@@ -7,14 +7,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from shared.models import ISNET, isnet_session
-from shared.schemas import Box
-
-# An instance must cover this share of the photo and of the largest instance; smaller
-# blobs are crumbs, shadows or reflections, not products.
-MIN_AREA_OF_IMAGE = 0.005
-MIN_AREA_OF_LARGEST = 0.08
-ALPHA_ITEM = 0.5  # alpha above which a pixel belongs to the item
+from services.segment.models import isnet_session
+from services.segment.settings import segment_settings
+from shared.models import ISNET
+from shared.schemas import ITEM_ALPHA, Box
 
 
 @dataclass
@@ -38,12 +34,13 @@ def split_instances(alpha: np.ndarray) -> list[Instance]:
     """Connected components of the matte above the minimum areas, largest first. Each
     keeps the soft alpha around its component (a few pixels of its own edge)."""
     h, w = alpha.shape
-    solid = (alpha > ALPHA_ITEM).astype(np.uint8)
+    solid = (alpha > ITEM_ALPHA).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
     areas = stats[1:, cv2.CC_STAT_AREA]
     if not len(areas):
         return []
-    keep_from = max(MIN_AREA_OF_IMAGE * h * w, MIN_AREA_OF_LARGEST * areas.max())
+    s = segment_settings()
+    keep_from = max(s.min_area_of_image * h * w, s.min_area_of_largest * areas.max())
     margin = max(3, int(0.01 * max(h, w)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
     instances = []
@@ -61,10 +58,3 @@ def split_instances(alpha: np.ndarray) -> list[Instance]:
             )
         )
     return instances
-
-
-def cutout(rgb: np.ndarray, alpha: np.ndarray, box: Box) -> np.ndarray:
-    """RGBA crop of the box, the matte as its alpha channel."""
-    x0, y0, x1, y1 = box
-    a = (np.clip(alpha[y0:y1, x0:x1], 0, 1) * 255).round().astype(np.uint8)
-    return np.dstack([rgb[y0:y1, x0:x1], a])

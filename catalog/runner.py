@@ -1,10 +1,10 @@
-"""The in-process pipeline: the steps of shared.steps run in order on each photo, in this
-process, and the catalog writer (files, manifest.json, index.html).
+"""The in-process runner: every stage's step in order on each photo, in this process, and
+the catalog writer (files, manifest.json, index.html).
 
-person photo:  detect -> pose (garment boxes) -> segment (person matte) -> classify -> color
-product photo: detect -> segment (instances) -> classify each instance -> color
+person photo:  detect -> pose (landmarks, garment crops and kinds) -> segment (matte) -> color
+product photo: detect -> segment (instances, their categories) -> color
 
-The Celery workers run the very same steps, one task per step (shared.worker); here the
+The Celery workers run the very same steps, one task per stage (shared.worker); here the
 catalog files go to the output folder and the intermediates to in-memory scratch space.
 """
 
@@ -14,23 +14,21 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from shared.imageio import ImageError, collect_photos, read_image
+import services.color.step
+import services.detect.step
+import services.pose.step
+import services.segment.step  # noqa: F401  (each registers its stage's step)
+from services.color.step import skeleton_view
+from shared.gallery import write_gallery
+from shared.imageio import ImageError, collect_photos, on_white, read_image, read_png
 from shared.schemas import ImageRecord, Item, Manifest, Options, Person, PhotoState, slugify
 from shared.settings import settings
-from shared.steps import (  # noqa: F401  (GARMENT_CATEGORIES: part of this module's API)
-    GARMENT_CATEGORIES,
-    Artifacts,
-    StepContext,
-    on_white,
-    read_png,
-    run_steps,
-    skeleton_view,
-)
+from shared.stage import Artifacts, StepContext, run_steps
 from shared.storage import BlobStore, memory_store
 
 log = logging.getLogger(__name__)
@@ -45,7 +43,7 @@ class ItemResult:
 
 @dataclass
 class PhotoResult:
-    kind: str
+    kind: str | None
     people: list[Person]
     items: list[ItemResult]
     preview: np.ndarray
@@ -61,7 +59,7 @@ def analyse_state(rgb: np.ndarray, options: Options, files: Artifacts, source: s
     """Every step on one decoded photo, its files written through `files`."""
     state = PhotoState(source=source, slug=files.slug)
     try:
-        return run_steps(StepContext(state, options, files, load_photo=lambda: rgb, _rgb=rgb))
+        return run_steps(StepContext(state, files, load_photo=lambda: rgb, load_options=lambda: options, _rgb=rgb))
     finally:
         files.clear_work()
 
@@ -75,6 +73,7 @@ def analyse(rgb: np.ndarray, options: Options) -> PhotoResult:
         state = analyse_state(rgb, options, files)
         items = []
         for item in state.items:
+            assert item.files is not None and item.files.cutout is not None
             rgba = read_png(store.get(f"{prefix}/out/{item.files.cutout}"))
             x0, y0, x1, y1 = item.box
             image = rgb[y0:y1, x0:x1] if item.type == "garment" else on_white(rgba)
@@ -111,8 +110,6 @@ def run(
     on_photo: Callable[[ImageRecord], None] | None = None,
 ) -> Manifest:
     """Process photos in-process and write the catalog (files, manifest.json, index.html)."""
-    from shared.gallery import write_gallery
-
     options = options or Options()
     out_dir.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
@@ -122,7 +119,7 @@ def run(
         records.append(record)
         if on_photo:
             on_photo(record)
-    manifest = Manifest(created=datetime.now(timezone.utc).isoformat(timespec="seconds"), options=options, images=records)
+    manifest = Manifest(created=datetime.now(UTC).isoformat(timespec="seconds"), options=options, images=records)
     (out_dir / "manifest.json").write_text(manifest.model_dump_json(indent=2))
     write_gallery(manifest, out_dir)
     return manifest

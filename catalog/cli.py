@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shared.client import DEFAULT_URL
+from catalog.client import DEFAULT_URL
+from shared.api_models import JobPublic
+from shared.chain import IMAGE_ENDED
 from shared.schemas import GARMENTS, Options
 
 app = typer.Typer(help="Turn product and fashion photos into a catalog.", no_args_is_help=True)
@@ -54,7 +56,7 @@ def run(
 ) -> None:
     """Run the whole pipeline in this process (no server) and write DIR/index.html."""
     from shared.imageio import collect_photos
-    from shared.pipeline import run as run_pipeline
+    from catalog.runner import run as run_pipeline
 
     options = Options(
         garments=[g.strip() for g in garments.split(",") if g.strip()], aspect=aspect,
@@ -84,7 +86,7 @@ def run(
 def _gateway(url: str, api_key: str | None) -> Iterator:
     """A CatalogClient whose errors (refusals, no gateway) end the command with exit code 1
     and the server's message, not a traceback."""
-    from shared.client import CatalogClient, CatalogError
+    from catalog.client import CatalogClient, CatalogError
 
     try:
         with CatalogClient(url, api_key) as client:
@@ -94,33 +96,33 @@ def _gateway(url: str, api_key: str | None) -> Iterator:
         raise typer.Exit(1) from None
 
 
-def _follow(client, job: dict) -> dict:
+def _follow(client, job: JobPublic) -> JobPublic:
     """Wait for the job with a progress bar; print each photo as it ends (failures with
     their reason)."""
     reported: set[str] = set()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task(f"job {job['id']}", total=job["progress"]["total"])
+        task = progress.add_task(f"job {job.id}", total=job.progress.total)
 
-        def show(job: dict) -> None:
-            for image in job.get("images", []):
-                if image["status"] in ("ok", "failed") and image["id"] not in reported:
-                    reported.add(image["id"])
-                    ok = image["status"] == "ok"
-                    say(f"{escape(image['source'])}: " + ("[green]ok[/green]" if ok else
-                        f"[red]failed[/red]: {escape(str(image['error']))}"))
-            progress.update(task, completed=job["progress"]["done"], total=job["progress"]["total"])
+        def show(job: JobPublic) -> None:
+            for image in job.images:
+                if image.status in IMAGE_ENDED and image.id not in reported:
+                    reported.add(image.id)
+                    ok = image.status == "ok"
+                    say(f"{escape(image.source)}: " + ("[green]ok[/green]" if ok else
+                        f"[red]failed[/red]: {escape(str(image.error))}"))
+            progress.update(task, completed=job.progress.done, total=job.progress.total)
 
         show(job)
-        return client.wait(job["id"], on_progress=show, interval=0.5)
+        return client.wait(job.id, on_progress=show, interval=0.5)
 
 
-def _ended(job: dict, out: Path | None) -> None:
+def _ended(job: JobPublic, out: Path | None) -> None:
     """The last line of a job that has ended; exit code 1 when no photo came out."""
-    p = job["progress"]
+    p = job.progress
     where = f" -> {out / 'index.html'}" if out else ""
-    say(f"job {job['id']} {job['status']}: {p['done'] - p['failed']} ok, {p['failed']} failed{where}")
-    if job["status"] == "failed":
+    say(f"job {job.id} {job.status}: {p.done - p.failed} ok, {p.failed} failed{where}")
+    if job.status == "failed":
         raise typer.Exit(1)
 
 
@@ -157,16 +159,13 @@ def submit(
                "swatch_size": swatch_size, "palette_size": palette_size}
     with _gateway(url, api_key) as client:
         job = client.submit(files, options, idempotency_key=idempotency_key, webhook_url=webhook_url)
-        links = job.get("links", {})
-        link = links.get("self") or f"{client.url}/v1/jobs/{job['id']}"
-        say(f"job {job['id']} {job['status']}, {job['progress']['total']} photos: {link}")
-        if links.get("page"):
-            say(f"watch it in a browser: {links['page']}")
+        say(f"job {job.id} {job.status}, {job.progress.total} photos: {job.links.self}")
+        say(f"watch it in a browser: {job.links.page}")
         if not (wait or out):
             return
         job = _follow(client, job)
         if out:
-            client.download_archive(job["id"], out)
+            client.download_archive(job.id, out)
     _ended(job, out)
 
 
@@ -177,15 +176,14 @@ def status(job_id: str, url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
 
     with _gateway(url, api_key) as client:
         job = client.job(job_id)
-    p = job["progress"]
-    say(f"job {job['id']} {job['status']}: {p['done']}/{p['total']} done, {p['failed']} failed "
-        f"(created {job['created']}, finished {job.get('finished') or '-'})")
+    p = job.progress
+    say(f"job {job.id} {job.status}: {p.done}/{p.total} done, {p.failed} failed "
+        f"(created {job.created}, finished {job.finished or '-'})")
     table = Table()
     for column in ("photo", "status", "stage", "error"):
         table.add_column(column)
-    for image in job.get("images", []):
-        table.add_row(escape(image["source"]), image["status"], image.get("stage") or "-",
-                      escape(image.get("error") or ""))
+    for image in job.images:
+        table.add_row(escape(image.source), image.status, image.stage or "-", escape(image.error or ""))
     console.print(table)
 
 
@@ -202,14 +200,14 @@ def fetch(
     Exit code 0: the catalog was unpacked and at least one photo is ok.
     Exit code 1: the job is still running (without --wait), every photo failed, or the gateway refused.
     """
-    from shared.client import ENDED
+    from catalog.client import ENDED
 
     with _gateway(url, api_key) as client:
         job = client.job(job_id)
-        if job["status"] not in ENDED:
+        if job.status not in ENDED:
             if not wait:
-                p = job["progress"]
-                say(f"job {job_id} is still {job['status']} ({p['done']}/{p['total']} done): "
+                p = job.progress
+                say(f"job {job_id} is still {job.status} ({p.done}/{p.total} done): "
                     "fetch it when it has ended, or add --wait")
                 raise typer.Exit(1)
             job = _follow(client, job)
@@ -229,7 +227,7 @@ def evaluate_cmd(
 
     from rich.table import Table
 
-    from shared.evaluation import evaluate
+    from catalog.evaluation import evaluate
 
     count = len(json.loads(labels.read_text()))
     with Progress(console=console) as progress:

@@ -1,7 +1,7 @@
 """The whole Catalog on one machine without Docker: redis-server, the gateway and one Celery
 worker per queue, each a child process of this one.
 
-    python -m shared.local_cluster [--data DIR] [-- COMMAND...]
+    python -m catalog.local_cluster [--data DIR] [-- COMMAND...]
 
 Redis is the `redis-server` on PATH, on a free loopback port, with its data in DIR/redis
 (append-only file on, so accepted jobs survive a restart); when CATALOG_REDIS_URL is set,
@@ -25,8 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+from shared.chain import QUEUES
+
 PROJECT = Path(__file__).resolve().parents[1]
-QUEUES = ("detect", "pose", "segment", "color")
 GRACE_S = 30.0  # a worker's warm shutdown: long enough for one running stage on a CPU
 
 
@@ -112,7 +113,7 @@ class LocalCluster:
         self.spawn("gateway", [sys.executable, "-m", "uvicorn", "services.gateway.app:app",
                                "--host", "127.0.0.1", "--port", str(self.port)])
         for queue in QUEUES:
-            self.spawn(queue, [sys.executable, "-m", "celery", "-A", "shared.celery_app", "worker", "-Q", queue,
+            self.spawn(queue, [sys.executable, "-m", "celery", "-A", f"services.{queue}.tasks", "worker", "-Q", queue,
                                "--concurrency", "1", "--prefetch-multiplier", "1", "-n", f"{queue}@%h",
                                "--loglevel", "INFO"])
         self.wait_ready(redis_url, timeout)
@@ -160,7 +161,7 @@ class LocalCluster:
                 except httpx.HTTPError:
                     pass
             if waiting:
-                answered = {name.split("@")[0] for reply in control.ping(timeout=1.0) for name in reply}
+                answered = {name.split("@")[0] for reply in control.ping(timeout=1.0) or [] for name in reply}
                 waiting -= answered
             if ready and not waiting:
                 return
@@ -218,7 +219,7 @@ def run_command(cluster: LocalCluster, command: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = argv[argv.index("--") + 1:] if "--" in argv else []
-    parser = argparse.ArgumentParser(prog="python -m shared.local_cluster", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m catalog.local_cluster", description=__doc__.split("\n\n")[0],
                                      epilog="After --: a command to run against the cluster.")
     parser.add_argument("--data", type=Path, default=PROJECT / "data", help="Redis data, blobs, logs (default: data/)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the services to be ready")

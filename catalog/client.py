@@ -3,8 +3,10 @@
 
     client = CatalogClient("http://127.0.0.1:8000", api_key)
     job = client.submit([Path("look.jpg")], {"aspect": "1:1"})
-    job = client.wait(job["id"], on_progress=print)
-    client.download_archive(job["id"], Path("my-catalog"))
+    job = client.wait(job.id, on_progress=print)
+    client.download_archive(job.id, Path("my-catalog"))
+
+Answers are parsed with the gateway's own response models (shared.api_models).
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ import zipfile
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
+
+from shared.api_models import ErrorBody, JobPublic, Refusal
+from shared.chain import JOB_ENDED
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-ENDED = ("succeeded", "partial", "failed")
+ENDED = JOB_ENDED
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class CatalogError(Exception):
@@ -43,15 +50,17 @@ def _message(response: httpx.Response) -> str:
         return response.text.strip()[:500] or response.reason_phrase
     if not isinstance(body, dict):
         return str(body)
-    detail = body.get("detail", body)
-    if isinstance(detail, list):  # validation errors: [{"loc": [...], "msg": ...}]
-        detail = "; ".join(
+    if isinstance(body.get("detail"), list):  # FastAPI's validation errors: [{"loc": [...], "msg": ...}]
+        return "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', [])[1:]) or 'request'}: {e.get('msg')}"
-            if isinstance(e, dict) else str(e) for e in detail
+            if isinstance(e, dict) else str(e) for e in body["detail"]
         )
-    lines = [str(detail)]
-    lines += [f"  {f.get('name')}: {f.get('error')}" for f in body.get("files", []) if isinstance(f, dict)]
-    return "\n".join(lines)
+    try:
+        error = Refusal.model_validate(body) if "files" in body else ErrorBody.model_validate(body)
+    except ValidationError:
+        return str(body.get("detail", body))
+    files = error.files if isinstance(error, Refusal) else []
+    return "\n".join([error.detail] + [f"  {f.name}: {f.error}" for f in files])
 
 
 class CatalogClient:
@@ -86,10 +95,17 @@ class CatalogClient:
                                response.content)
         return response
 
+    def _parse(self, response: httpx.Response, model: type[Model]) -> Model:
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as e:
+            raise CatalogError(f"the Catalog gateway at {self.url} gave an unexpected answer: {e}",
+                               response.status_code, response.content) from None
+
     # --- the API -------------------------------------------------------------------------
 
     def submit(self, paths: Iterable[Path], options: dict[str, Any] | None = None,
-               idempotency_key: str | None = None, webhook_url: str | None = None) -> dict:
+               idempotency_key: str | None = None, webhook_url: str | None = None) -> JobPublic:
         """POST /v1/jobs with the photos; returns the accepted job. Options are the form
         fields of docs/api.md (lists are sent comma-separated)."""
         fields = {k: ",".join(v) if isinstance(v, (list, tuple)) else str(v)
@@ -103,20 +119,21 @@ class CatalogClient:
                            mimetypes.guess_type(path.name)[0] or "application/octet-stream"))
                 for path in map(Path, paths)
             ]
-            return self._request("POST", "/v1/jobs", data=fields, files=uploads, headers=headers).json()
+            response = self._request("POST", "/v1/jobs", data=fields, files=uploads, headers=headers)
+        return self._parse(response, JobPublic)
 
-    def job(self, job_id: str) -> dict:
-        return self._request("GET", f"/v1/jobs/{job_id}").json()
+    def job(self, job_id: str) -> JobPublic:
+        return self._parse(self._request("GET", f"/v1/jobs/{job_id}"), JobPublic)
 
-    def wait(self, job_id: str, on_progress: Callable[[dict], None] | None = None,
-             interval: float = 1.0, timeout: float | None = None) -> dict:
+    def wait(self, job_id: str, on_progress: Callable[[JobPublic], None] | None = None,
+             interval: float = 1.0, timeout: float | None = None) -> JobPublic:
         """Poll the job until it has ended; on_progress gets the job after every poll."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             job = self.job(job_id)
             if on_progress:
                 on_progress(job)
-            if job.get("finished") or job["status"] in ENDED:
+            if job.finished or job.status in ENDED:
                 return job
             if deadline is not None and time.monotonic() > deadline:
                 raise CatalogError(f"job {job_id} has not ended after {timeout:.0f} s")

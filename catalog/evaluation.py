@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from skimage.color import deltaE_ciede2000
 
+from catalog.runner import process_file
 from services.color.names import colour_family, lab_of
-from shared.pipeline import process_file
 from shared.schemas import GARMENTS, ImageRecord, Options
 
 # Label words that name a shade of one of the colour families the product reports.
@@ -28,7 +28,7 @@ FAMILY_SYNONYMS = {"silver": "grey", "gray": "grey", "gold": "yellow", "burgundy
 
 def _hex_rgb(value: str) -> tuple[int, int, int]:
     value = value.lstrip("#")
-    return tuple(int(value[i : i + 2], 16) for i in (0, 2, 4))
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
 
 
 def _delta_e(a_hex: str, b_hex: str) -> float:
@@ -139,7 +139,7 @@ def evaluate(labels_path: Path, images_dir: Path, out_dir: Path | None = None, o
     labels = json.loads(Path(labels_path).read_text())
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="catalog-eval-"))
     options = options or Options()
-    overall, colours = _new_counts(), []
+    overall, colours = _new_counts(), list[float]()
     by_group: dict[str, tuple[dict, list]] = defaultdict(lambda: (_new_counts(), []))
     photos, records = [], {}
     for label in labels:

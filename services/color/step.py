@@ -1,0 +1,138 @@
+"""The color step: the dominant colour and palette of every item, on the item's own pixels,
+then the photo's catalog files: preview.jpg and, per item, <name>.<ext>,
+<name>-cutout.png and <name>-swatch.png.
+
+A garment's pixels are its body region from the keypoints (torso, legs, feet, crown) inside
+the person matte, less the wearer's skin tone (sampled from the face); a product's, its
+cutout's solid alpha."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.color.logic import dominant_color, swatch, without_tone
+from services.color.names import lab_of
+from services.color.settings import color_settings
+from services.pose.body import draw_skeleton, face_mask, garment_body_mask
+from shared.imageio import cutout, encode_image, on_white, read_png
+from shared.schemas import ITEM_ALPHA, ColorResult, ItemFiles, ItemState, Options, Person
+from shared.stage import MATTE, Artifacts, StepContext, register_step
+
+
+@register_step("color")
+def step_color(ctx: StepContext) -> None:
+    rgb, state, options = ctx.rgb, ctx.state, ctx.options
+    h, w = rgb.shape[:2]
+    s = color_settings()
+    images: list[tuple[np.ndarray, np.ndarray]] = []  # (image, cutout) per item
+    if state.kind == "person":
+        alpha = read_png(ctx.files.get_work(MATTE)).astype(np.float32) / 255.0
+        person_pixels = alpha > ITEM_ALPHA
+        skins: dict[int, np.ndarray | None] = {}
+        with ctx.timed("color"):
+            for item in state.items:
+                assert item.person is not None and item.garment is not None and item.region is not None
+                person = state.people[item.person]
+                if item.person not in skins:
+                    skins[item.person] = skin_tone(rgb, person)
+                x0, y0, x1, y1 = item.region
+                in_region = np.zeros_like(person_pixels)
+                in_region[y0:y1, x0:x1] = True
+                on_body = garment_body_mask(person, item.garment, w, h) & person_pixels
+                tone = skins[item.person]
+                if tone is not None:
+                    on_body = without_tone(rgb, on_body, tone)
+                item.color = _colour(rgb, on_body, in_region & person_pixels, options.palette_size)
+        for item in state.items:
+            # The cutout shows the garment's own region of the person, not the whole body.
+            assert item.region is not None
+            x0, y0, x1, y1 = item.region
+            garment_alpha = np.zeros_like(alpha)
+            garment_alpha[y0:y1, x0:x1] = alpha[y0:y1, x0:x1]
+            images.append((_crop(rgb, item.box), cutout(rgb, garment_alpha, item.box)))
+    else:
+        cutouts = [read_png(ctx.files.get_work(item.work_cutout or "")) for item in state.items]
+        with ctx.timed("color"):
+            for item, rgba in zip(state.items, cutouts):
+                alpha = np.zeros((h, w), np.float32)  # the instance's alpha in the whole photo
+                x0, y0, x1, y1 = item.box
+                alpha[y0:y1, x0:x1] = rgba[..., 3] / np.float32(255)
+                item.color = _colour(rgb, alpha > ITEM_ALPHA, alpha > s.fallback_alpha, options.palette_size)
+        images = [(on_white(rgba), rgba) for rgba in cutouts]
+    preview = fit_preview(skeleton_view(rgb, state.people), s.preview_side)
+    state.preview = ctx.files.put_file("preview.jpg", encode_image(preview, "jpeg"))
+    for item, name, (image, rgba) in zip(state.items, item_names(state.items), images):
+        item.name = name
+        item.files = write_item_files(ctx.files, name, item, image, rgba, options)
+    ctx.finish("color")
+
+
+# --- the catalog files --------------------------------------------------------------------------
+
+
+def item_names(items: list[ItemState]) -> list[str]:
+    """File base names: a garment by its name ("top"; "top-2" for a second person's), a
+    product as "item-1", "item-2", ..."""
+    counts: dict[str, int] = {}
+    names = []
+    for item in items:
+        base = item.garment or "item"
+        counts[base] = counts.get(base, 0) + 1
+        names.append(base if counts[base] == 1 and item.garment else f"{base}-{counts[base]}")
+    return names
+
+
+def write_item_files(files: Artifacts, name: str, item: ItemState, image: np.ndarray, rgba: np.ndarray,
+                     options: Options) -> ItemFiles:
+    """An item's image (garment: the framed crop; product: the cutout on the chosen
+    background), its RGBA cutout and its colour swatch."""
+    assert item.color is not None
+    ext = "jpg" if options.format == "jpeg" else options.format
+    shown = image if item.type == "garment" else rgba
+    return ItemFiles(
+        image=files.put_file(f"{name}.{ext}", encode_image(shown, options.format, background=options.background)),
+        cutout=files.put_file(f"{name}-cutout.png", encode_image(rgba, "png", background="transparent")),
+        swatch=files.put_file(f"{name}-swatch.png", encode_image(np.asarray(swatch(item.color.rgb, options.swatch_size)), "png")),
+    )
+
+
+def skeleton_view(rgb: np.ndarray, people: list[Person]) -> np.ndarray:
+    """The photo with each person's skeleton drawn on it (a product photo as it is)."""
+    return draw_skeleton(rgb, people) if people else rgb
+
+
+def fit_preview(rgb: np.ndarray, side: int) -> np.ndarray:
+    """At most `side` pixels on the long side."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = side / max(h, w)
+    return cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _crop(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return rgb[y0:y1, x0:x1]
+
+
+def _colour(rgb: np.ndarray, mask: np.ndarray, fallback: np.ndarray, k: int) -> ColorResult:
+    """Colour of the masked pixels; a mask too small to trust falls back to a wider one."""
+    for candidate in (mask, fallback):
+        if candidate.sum() >= color_settings().min_colour_pixels:
+            return dominant_color(rgb, candidate, k=k)
+    return dominant_color(rgb, None, k=k)
+
+
+def skin_tone(rgb: np.ndarray, person: Person) -> np.ndarray | None:
+    """The person's skin colour (CIELAB median of the face), when the face is seen and
+    its colour is plausibly skin: warm hue, some chroma. A back view can place "face"
+    points on hair, whose colour must not be taken out of the garments."""
+    face = face_mask(person, rgb.shape[1], rgb.shape[0])
+    if face is None:
+        return None
+    tone = np.median(lab_of(rgb[face]), axis=0)
+    chroma, hue = np.hypot(tone[1], tone[2]), np.degrees(np.arctan2(tone[2], tone[1]))
+    return tone if chroma >= 8 and 15 <= hue <= 95 and tone[0] >= 20 else None

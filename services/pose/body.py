@@ -1,0 +1,237 @@
+"""The geometry of a body from its 33 BlazePose keypoints: which points are seen, garment
+regions and their framing, where a garment's fabric is, the face, the skeleton drawing.
+Pure functions of keypoints and sizes; no model runs here."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.pose.settings import pose_settings
+from shared.schemas import AspectPreset, Box, Garment, Person
+
+LANDMARKS = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
+    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
+    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
+    "right_heel", "left_foot_index", "right_foot_index",
+)
+INDEX = {name: i for i, name in enumerate(LANDMARKS)}
+# Skeleton edges for drawing (pairs of landmark names).
+SKELETON = (
+    ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"), ("left_hip", "right_hip"), ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+    ("left_ankle", "left_heel"), ("left_heel", "left_foot_index"), ("right_ankle", "right_heel"),
+    ("right_heel", "right_foot_index"), ("nose", "left_eye"), ("nose", "right_eye"),
+    ("left_eye", "left_ear"), ("right_eye", "right_ear"),
+)
+ASPECTS = {"3:4": 3 / 4, "1:1": 1.0, "4:5": 4 / 5, "free": None}
+
+
+class Body:
+    """Keypoints of one person, with the questions the cropping rules ask."""
+
+    def __init__(self, person: Person, width: int, height: int):
+        self.points = {kp.name: kp for kp in person.keypoints}
+        self.width, self.height = width, height
+        self.visible = pose_settings().visible
+
+    def seen(self, *names: str) -> bool:
+        """All named points visible and inside the frame."""
+        for name in names:
+            kp = self.points[name]
+            if kp.visibility < self.visible or not (0 <= kp.x < self.width and 0 <= kp.y < self.height):
+                return False
+        return True
+
+    def seen_any(self, *names: str) -> list[str]:
+        return [name for name in names if self.seen(name)]
+
+    def xy(self, *names: str) -> np.ndarray:
+        return np.array([[self.points[n].x, self.points[n].y] for n in names])
+
+    def mid(self, a: str, b: str) -> np.ndarray:
+        return self.xy(a, b).mean(axis=0)
+
+    def torso_height(self) -> float:
+        return float(np.linalg.norm(self.mid("left_shoulder", "right_shoulder") - self.mid("left_hip", "right_hip")))
+
+
+def clip(box, width: int, height: int) -> Box:
+    x0, y0, x1, y1 = box
+    return (
+        int(max(0, np.floor(x0))), int(max(0, np.floor(y0))),
+        int(min(width, np.ceil(x1))), int(min(height, np.ceil(y1))),
+    )
+
+
+def frame(box, width: int, height: int, aspect: AspectPreset = "3:4", padding: float = 0.08) -> Box:
+    """Pad a garment box, widen it to the aspect preset (never narrower, so the garment is
+    never cut), then move it inside the image; clip only where it is larger than the image."""
+    x0, y0, x1, y1 = map(float, box)
+    bw, bh = x1 - x0, y1 - y0
+    x0, x1 = x0 - padding * bw, x1 + padding * bw
+    y0, y1 = y0 - padding * bh, y1 + padding * bh
+    ratio = ASPECTS[aspect]
+    if ratio:
+        bw, bh = x1 - x0, y1 - y0
+        if bw / bh < ratio:
+            grow = (bh * ratio - bw) / 2
+            x0, x1 = x0 - grow, x1 + grow
+        else:
+            grow = (bw / ratio - bh) / 2
+            y0, y1 = y0 - grow, y1 + grow
+    # Shift back into the frame where the box fits, so the aspect is kept.
+    x0, x1 = _shift(x0, x1, width)
+    y0, y1 = _shift(y0, y1, height)
+    return clip((x0, y0, x1, y1), width, height)
+
+
+def _shift(lo: float, hi: float, size: int) -> tuple[float, float]:
+    if hi - lo >= size:
+        return 0.0, float(size)
+    if lo < 0:
+        return 0.0, hi - lo
+    if hi > size:
+        return size - (hi - lo), float(size)
+    return lo, hi
+
+
+def garment_regions(person: Person, width: int, height: int) -> dict[Garment, Box]:
+    """Tight boxes of each garment whose keypoints are seen, before framing. Headwear is
+    only a candidate region here; the caller keeps it if the classifier sees a hat."""
+    body = Body(person, width, height)
+    regions: dict[Garment, Box] = {}
+    shoulders, hips = ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip")
+    torso = body.torso_height() if body.seen(*shoulders, *hips) else None
+
+    if torso:
+        arms = body.seen_any("left_elbow", "right_elbow", "left_wrist", "right_wrist")
+        pts = body.xy(*shoulders, *hips, *arms)
+        shoulder_width = abs(body.points["left_shoulder"].x - body.points["right_shoulder"].x)
+        side = 0.15 * max(shoulder_width, 0.4 * torso)  # sleeves and loose fit
+        regions["top"] = clip(
+            (pts[:, 0].min() - side, pts[:, 1].min() - 0.15 * torso, pts[:, 0].max() + side,
+             body.mid(*hips)[1] + 0.2 * torso),
+            width, height,
+        )
+    elif body.seen(*shoulders):
+        # Upper-body shot: the hips are out of frame, so the top runs to the frame's edge.
+        shoulder_width = abs(body.points["left_shoulder"].x - body.points["right_shoulder"].x)
+        top_y = body.xy(*shoulders)[:, 1].min()
+        if height - top_y >= 0.6 * shoulder_width:
+            pts = body.xy(*shoulders, *body.seen_any("left_elbow", "right_elbow"))
+            side = 0.15 * shoulder_width
+            regions["top"] = clip(
+                (pts[:, 0].min() - side, top_y - 0.25 * shoulder_width, pts[:, 0].max() + side, height), width, height
+            )
+
+    if torso:
+        legs = body.seen_any("left_knee", "right_knee", "left_ankle", "right_ankle")
+        hip_y = body.mid(*hips)[1]
+        # Legs that run out of the bottom of the frame still show the garment down to it.
+        bottom_y = height if not legs else body.xy(*legs)[:, 1].max() + 0.1 * torso
+        if bottom_y - hip_y >= 0.2 * torso:
+            pts = body.xy(*hips, *legs)
+            side = 0.35 * torso
+            regions["bottom"] = clip(
+                (pts[:, 0].min() - side, hip_y - 0.25 * torso, pts[:, 0].max() + side, bottom_y),
+                width, height,
+            )
+
+    feet = body.seen_any("left_ankle", "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index")
+    if len(feet) >= 2 and body.seen_any("left_foot_index", "right_foot_index", "left_heel", "right_heel"):
+        pts = body.xy(*feet)
+        size = 0.3 * torso if torso else 0.5 * max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]), 10)
+        regions["shoes"] = clip(
+            (pts[:, 0].min() - size, pts[:, 1].min() - size, pts[:, 0].max() + size, pts[:, 1].max() + 0.6 * size),
+            width, height,
+        )
+
+    if body.seen("left_eye", "right_eye") or body.seen_any("left_ear", "right_ear"):
+        eyes = body.seen_any("left_eye", "right_eye", "left_ear", "right_ear", "nose")
+        pts = body.xy(*eyes)
+        head = max(
+            np.linalg.norm(body.xy("left_ear")[0] - body.xy("right_ear")[0]),
+            2.5 * np.linalg.norm(body.xy("left_eye")[0] - body.xy("right_eye")[0]),
+            0.25 * torso if torso else 0,
+        )
+        cx, eye_y = pts[:, 0].mean(), pts[:, 1].min()
+        region = clip((cx - 0.9 * head, eye_y - 1.2 * head, cx + 0.9 * head, eye_y + 0.15 * head), width, height)
+        if region[3] - region[1] >= 0.4 * head:  # enough of the head above the eyes is in frame
+            regions["headwear"] = region
+    return regions
+
+
+def garment_body_mask(person: Person, garment: Garment, width: int, height: int) -> np.ndarray:
+    """Where on the body a garment's own fabric is, from the keypoints: the torso for a
+    top, the legs for a bottom, the feet for shoes, the crown for headwear. Intersected
+    with the person matte by the caller, it keeps skin and background out of the colour."""
+    import cv2
+
+    body = Body(person, width, height)
+    mask = np.zeros((height, width), np.uint8)
+    torso = body.torso_height() or 0.25 * height
+    pt = lambda name: tuple(int(v) for v in body.xy(name)[0])  # noqa: E731
+    if garment == "top":
+        quad = body.xy("left_shoulder", "right_shoulder", "right_hip", "left_hip")
+        centre = quad.mean(axis=0)
+        quad = centre + 0.85 * (quad - centre)  # stay off the neckline and the arms
+        cv2.fillPoly(mask, [quad.astype(np.int32)], 1)
+    elif garment == "bottom":
+        thick = max(2, int(0.22 * torso))
+        quad = body.xy("left_hip", "right_hip")
+        pelvis = np.vstack([quad, quad[::-1] + [0, 0.3 * torso]]).astype(np.int32)
+        cv2.fillPoly(mask, [pelvis], 1)
+        for side in ("left", "right"):
+            cv2.line(mask, pt(f"{side}_hip"), pt(f"{side}_knee"), 1, thick)
+            cv2.line(mask, pt(f"{side}_knee"), pt(f"{side}_ankle"), 1, max(2, int(0.7 * thick)))
+    elif garment == "shoes":
+        radius = max(2, int(0.08 * torso))
+        for side in ("left", "right"):
+            for name in (f"{side}_heel", f"{side}_foot_index"):
+                if body.seen(name):
+                    cv2.circle(mask, pt(name), radius, 1, -1)
+            if body.seen(f"{side}_heel", f"{side}_foot_index"):
+                cv2.line(mask, pt(f"{side}_heel"), pt(f"{side}_foot_index"), 1, radius)
+    elif garment == "headwear":
+        regions = garment_regions(person, width, height)
+        if "headwear" in regions:
+            x0, y0, x1, y1 = regions["headwear"]
+            mask[y0 : y0 + int(0.6 * (y1 - y0)), x0:x1] = 1  # the crown, above the brow
+    return mask.astype(bool)
+
+
+def draw_skeleton(rgb: np.ndarray, people: list[Person]) -> np.ndarray:
+    """A copy of the photo with each person's visible skeleton drawn on it."""
+    import cv2
+
+    out = rgb.copy()
+    h, w = rgb.shape[:2]
+    thick = max(1, round(max(h, w) / 300))
+    for person in people:
+        body = Body(person, w, h)
+        for a, b in SKELETON:
+            if body.seen(a, b):
+                cv2.line(out, tuple(int(v) for v in body.xy(a)[0]), tuple(int(v) for v in body.xy(b)[0]), (0, 255, 120), thick, cv2.LINE_AA)
+        for kp in person.keypoints:
+            if body.seen(kp.name):
+                cv2.circle(out, (int(kp.x), int(kp.y)), thick + 1, (255, 60, 60), -1, cv2.LINE_AA)
+    return out
+
+
+def face_mask(person: Person, width: int, height: int) -> np.ndarray | None:
+    """The skin between the eyes and the mouth (cheeks and nose), or None when the face
+    is not seen (a back view, a head out of frame)."""
+    import cv2
+
+    body = Body(person, width, height)
+    corners = ("left_eye", "right_eye", "mouth_right", "mouth_left")
+    if not body.seen(*corners):
+        return None
+    mask = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(mask, [body.xy(*corners).astype(np.int32)], 1)
+    return mask.astype(bool) if mask.sum() >= 9 else None

@@ -1,0 +1,33 @@
+"""The pose stage's thresholds (environment: CATALOG_POSE_<NAME>, e.g. CATALOG_POSE_VISIBLE=0.6)."""
+
+from functools import cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PoseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CATALOG_POSE_")
+
+    # BlazePose still places points outside the frame or behind the body, with low
+    # visibility; below this a point is treated as not seen.
+    visible: float = Field(0.5, ge=0, le=1)
+    # Share of a body's torso the person matte must cover for the body to count.
+    torso_coverage: float = Field(0.5, ge=0, le=1)
+    # BlazePose finds one person per call; each found person is greyed out and the photo
+    # searched again, at most this many times.
+    max_people: int = Field(6, ge=1)
+    # A body found again through the grey patch overlaps a found one by this share of the
+    # smaller box: the search stops there.
+    same_person_overlap: float = Field(0.6, ge=0, le=1)
+    # The grey margin (share of the long side) of the retry for a person who fills the frame.
+    margin_share: float = Field(0.25, ge=0)
+    # A hat must hold at least this much of the classifier's belief on the head region.
+    headwear_min_score: float = Field(0.2, ge=0, le=1)
+    # Below this the classifier has no opinion on which kind of garment a crop shows.
+    garment_min_score: float = Field(0.05, ge=0, le=1)
+
+
+@cache
+def pose_settings() -> PoseSettings:
+    return PoseSettings()

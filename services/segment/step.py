@@ -1,0 +1,41 @@
+"""The segment step: ISNet's soft matte. A person photo keeps it whole (8-bit PNG) for the
+garment cutouts and colours. A product photo is split into instances, each cut out (RGBA,
+kept for the colour step) and filed under a catalog category; a photo where nothing stands
+out (a scene, a texture) is one whole-photo item."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from services.segment.logic import Instance, matte, split_instances
+from services.segment.settings import segment_settings
+from shared.classifier import classify
+from shared.imageio import cutout, encode_image, on_white, png_bytes
+from shared.schemas import ItemState
+from shared.stage import MATTE, StepContext, register_step
+
+
+@register_step("segment")
+def step_segment(ctx: StepContext) -> None:
+    rgb, state = ctx.rgb, ctx.state
+    if state.kind == "person":
+        with ctx.timed("segment"):
+            alpha = matte(rgb)
+        ctx.files.put_work(MATTE, png_bytes((np.clip(alpha, 0, 1) * 255).round().astype(np.uint8)))
+        ctx.finish("segment")
+        return
+    h, w = rgb.shape[:2]
+    with ctx.timed("segment"):
+        instances = split_instances(matte(rgb))
+    if not instances:
+        instances = [Instance(box=(0, 0, w, h), alpha=np.ones((h, w), np.float32), area=h * w)]
+    items = []
+    with ctx.timed("classify"):
+        for i, inst in enumerate(instances):
+            rgba = cutout(rgb, inst.alpha, inst.box)
+            name = ctx.files.put_work(f"item-{i}-cutout.png", encode_image(rgba, "png", background="transparent"))
+            c = classify(on_white(rgba), segment_settings().item_min_score)
+            items.append(ItemState(type="product", box=inst.box, work_cutout=name, category=c.category,
+                                   category_score=c.score, top3=c.top3))
+    state.items = items
+    ctx.finish("segment")

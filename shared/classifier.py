@@ -1,0 +1,88 @@
+"""The ImageNet classifier (EfficientNet-Lite2) and its fold into the catalog taxonomy.
+
+Two stages ask it: pose (which kind of garment a crop shows, and whether a hat is worn) and
+segment (the category of each product it cuts out). The model is loaded once per process
+that asks, on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+
+from shared.models import EFFICIENTNET, check_file, model_loader, use_cuda
+from shared.schemas import CategoryScore, Classification
+from shared.taxonomy import BACKGROUND, HEADWEAR_IMAGENET, category_scores, imagenet_categories
+
+
+@model_loader(EFFICIENTNET)
+def efficientnet():
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    # One thread: right after ISNet's spinning threads (or beside another worker) two torch
+    # threads made a 28 ms call take up to 3.3 s; one thread stays at 42-93 ms (bench/README.md).
+    torch.set_num_threads(1)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
+        model = EfficientNet.from_pretrained("efficientnet-lite2", weights_path=str(check_file(EFFICIENTNET)))
+    return model.eval().to("cuda" if use_cuda() else "cpu")
+
+
+def _to_square(rgb: np.ndarray, fill: int = 255) -> np.ndarray:
+    """Pad to a square instead of centre-cropping, so a product is never cut off."""
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    return np.pad(rgb, ((top, side - h - top), (left, side - w - left), (0, 0)), constant_values=fill)
+
+
+def imagenet_probs(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+    import torch
+
+    size = EFFICIENTNET.input_size
+    x = cv2.resize(_to_square(rgb), (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
+    x = (x - 127.0) / 128.0
+    model = efficientnet()
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        logits = model(torch.from_numpy(x).permute(2, 0, 1)[None].to(device))
+    return torch.softmax(logits[0], dim=0).cpu().numpy()
+
+
+def classify(rgb: np.ndarray, item_min_score: float) -> Classification:
+    """Fold the ImageNet softmax into catalog categories (summed per category). background-other
+    sums ~840 ImageNet classes, so it would win by sheer count on many product shots: the
+    result is background-other only when no catalog category holds item_min_score."""
+    probs = imagenet_probs(rgb)
+    scores = category_scores(probs)
+    items = [(c, s) for c, s in scores if c != BACKGROUND]
+    chosen = items[0] if items and items[0][1] >= item_min_score else (BACKGROUND, dict(scores).get(BACKGROUND, 0.0))
+    ranked = [chosen] + [cs for cs in scores if cs[0] != chosen[0]]
+    names = imagenet_categories()
+    top_classes = np.argsort(probs)[::-1][:5]
+    return Classification(
+        category=chosen[0],
+        score=round(chosen[1], 4),
+        top3=[CategoryScore(category=c, score=round(s, 4)) for c, s in ranked[:3]],
+        imagenet_top=[CategoryScore(category=names[i], score=round(float(probs[i]), 4)) for i in top_classes],
+    )
+
+
+def best_within(rgb: np.ndarray, allowed: tuple[str, ...], min_score: float) -> CategoryScore:
+    """The most likely of a few allowed categories (a garment crop is known to be
+    clothing; the question is which kind). When the classifier has no real opinion (below
+    min_score), the first, most common one is kept."""
+    scores = dict(category_scores(imagenet_probs(rgb)))
+    best = max(allowed, key=lambda c: scores.get(c, 0.0))
+    if scores.get(best, 0.0) < min_score:
+        best = allowed[0]
+    return CategoryScore(category=best, score=round(scores.get(best, 0.0), 4))
+
+
+def headwear_score(rgb: np.ndarray) -> float:
+    """Classifier belief that a head region holds a hat, cap or helmet."""
+    probs = imagenet_probs(rgb)
+    return float(sum(probs[i] for i in HEADWEAR_IMAGENET))
