@@ -28,6 +28,7 @@ Background = Annotated[str, typer.Option(help="Background of flattened images: w
 Format = Annotated[str, typer.Option("--format", help="Image format: jpeg, png or webp.")]
 SwatchSize = Annotated[int, typer.Option(help="Swatch side in pixels.")]
 PaletteSize = Annotated[int, typer.Option(help="Colours in each palette (k of k-means).")]
+ALL_GARMENTS = ",".join(GARMENTS)
 # Where the gateway is, for submit/status/fetch.
 Url = Annotated[str, typer.Option("--url", envvar="CATALOG_URL", help="The Catalog gateway.")]
 ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="CATALOG_API_KEY", help="API key (X-API-Key).")]
@@ -47,7 +48,7 @@ def main() -> None:
 def run(
     paths: Photos,
     out: Path = typer.Option(Path("catalog-out"), "--out", "-o", help="Folder to write the catalog to."),
-    garments: Garments = ",".join(GARMENTS),
+    garments: Garments = ALL_GARMENTS,
     aspect: Aspect = "3:4",
     background: Background = "white",
     fmt: Format = "jpeg",
@@ -55,12 +56,16 @@ def run(
     palette_size: PaletteSize = 5,
 ) -> None:
     """Run the whole pipeline in this process (no server) and write DIR/index.html."""
-    from shared.imageio import collect_photos
     from catalog.runner import run as run_pipeline
+    from shared.imageio import collect_photos
 
     options = Options(
-        garments=[g.strip() for g in garments.split(",") if g.strip()], aspect=aspect,
-        background=background, format=fmt, swatch_size=swatch_size, palette_size=palette_size,
+        garments=[g.strip() for g in garments.split(",") if g.strip()],
+        aspect=aspect,
+        background=background,
+        format=fmt,
+        swatch_size=swatch_size,
+        palette_size=palette_size,
     )
     files = collect_photos(paths)
     if not files:
@@ -109,8 +114,10 @@ def _follow(client, job: JobPublic) -> JobPublic:
                 if image.status in IMAGE_ENDED and image.id not in reported:
                     reported.add(image.id)
                     ok = image.status == "ok"
-                    say(f"{escape(image.source)}: " + ("[green]ok[/green]" if ok else
-                        f"[red]failed[/red]: {escape(str(image.error))}"))
+                    say(
+                        f"{escape(image.source)}: "
+                        + ("[green]ok[/green]" if ok else f"[red]failed[/red]: {escape(str(image.error))}")
+                    )
             progress.update(task, completed=job.progress.done, total=job.progress.total)
 
         show(job)
@@ -131,7 +138,7 @@ def submit(
     paths: Photos,
     wait: bool = typer.Option(False, "--wait", help="Follow the job until it ends, with a progress bar."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Unpack the catalog here when it ends (implies --wait)."),
-    garments: Garments = ",".join(GARMENTS),
+    garments: Garments = ALL_GARMENTS,
     aspect: Aspect = "3:4",
     background: Background = "white",
     fmt: Format = "jpeg",
@@ -155,8 +162,14 @@ def submit(
     if not files:
         console.print("[red]No photos found in the given paths.[/red]")
         raise typer.Exit(1)
-    options = {"garments": garments, "aspect": aspect, "background": background, "format": fmt,
-               "swatch_size": swatch_size, "palette_size": palette_size}
+    options = {
+        "garments": garments,
+        "aspect": aspect,
+        "background": background,
+        "format": fmt,
+        "swatch_size": swatch_size,
+        "palette_size": palette_size,
+    }
     with _gateway(url, api_key) as client:
         job = client.submit(files, options, idempotency_key=idempotency_key, webhook_url=webhook_url)
         say(f"job {job.id} {job.status}, {job.progress.total} photos: {job.links.self}")
@@ -177,8 +190,10 @@ def status(job_id: str, url: Url = DEFAULT_URL, api_key: ApiKey = None) -> None:
     with _gateway(url, api_key) as client:
         job = client.job(job_id)
     p = job.progress
-    say(f"job {job.id} {job.status}: {p.done}/{p.total} done, {p.failed} failed "
-        f"(created {job.created}, finished {job.finished or '-'})")
+    say(
+        f"job {job.id} {job.status}: {p.done}/{p.total} done, {p.failed} failed "
+        f"(created {job.created}, finished {job.finished or '-'})"
+    )
     table = Table()
     for column in ("photo", "status", "stage", "error"):
         table.add_column(column)
@@ -207,8 +222,10 @@ def fetch(
         if job.status not in ENDED:
             if not wait:
                 p = job.progress
-                say(f"job {job_id} is still {job.status} ({p.done}/{p.total} done): "
-                    "fetch it when it has ended, or add --wait")
+                say(
+                    f"job {job_id} is still {job.status} ({p.done}/{p.total} done): "
+                    "fetch it when it has ended, or add --wait"
+                )
                 raise typer.Exit(1)
             job = _follow(client, job)
         client.download_archive(job_id, out)
@@ -218,7 +235,9 @@ def fetch(
 @app.command("eval")
 def evaluate_cmd(
     labels: Path = typer.Argument(..., exists=True, dir_okay=False, help="Labels JSON (one entry per photo)."),
-    images: Path = typer.Option(..., "--images", exists=True, file_okay=False, help="Folder holding the labelled photos."),
+    images: Path = typer.Option(
+        ..., "--images", exists=True, file_okay=False, help="Folder holding the labelled photos."
+    ),
     report: Path | None = typer.Option(None, "--report", help="Write the full report as JSON here."),
     out: Path | None = typer.Option(None, "--out", help="Keep the catalog and the worst-cases sheet here."),
 ) -> None:
@@ -241,13 +260,22 @@ def evaluate_cmd(
     for group in groups:
         table.add_column(group, justify="right")
     fmt = lambda v: "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    rows = ["photos", "kind_accuracy", "people_count_accuracy", "taxonomy_top1", "taxonomy_top3",
-            "colour_name_agreement", "colour_de2000_median", "colour_de2000_p90"]
+    rows = [
+        "photos",
+        "kind_accuracy",
+        "people_count_accuracy",
+        "taxonomy_top1",
+        "taxonomy_top3",
+        "colour_name_agreement",
+        "colour_de2000_median",
+        "colour_de2000_p90",
+    ]
     for key in rows:
         table.add_row(key, fmt(result[key]), *(fmt(result["per_category"][g][key]) for g in groups))
     for garment, pr in result["garments"].items():
-        table.add_row(f"{garment} precision / recall", f"{fmt(pr['precision'])} / {fmt(pr['recall'])}",
-                      *("" for _ in groups))
+        table.add_row(
+            f"{garment} precision / recall", f"{fmt(pr['precision'])} / {fmt(pr['recall'])}", *("" for _ in groups)
+        )
     console.print(table)
     console.print(f"{len(result['failures'])} photos with problems; worst cases: {result['contact_sheet']}")
     for photo in result["failures"]:

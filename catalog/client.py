@@ -53,7 +53,9 @@ def _message(response: httpx.Response) -> str:
     if isinstance(body.get("detail"), list):  # FastAPI's validation errors: [{"loc": [...], "msg": ...}]
         return "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', [])[1:]) or 'request'}: {e.get('msg')}"
-            if isinstance(e, dict) else str(e) for e in body["detail"]
+            if isinstance(e, dict)
+            else str(e)
+            for e in body["detail"]
         )
     try:
         error = Refusal.model_validate(body) if "files" in body else ErrorBody.model_validate(body)
@@ -69,8 +71,9 @@ class CatalogClient:
         headers = {"X-API-Key": api_key} if api_key else {}
         # retries: a failed *connection* is tried again (nothing was sent, so it is safe for
         # any method); an answer, even an error, is never repeated.
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout,
-                                  transport=httpx.HTTPTransport(retries=2))
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=httpx.HTTPTransport(retries=2)
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -91,32 +94,50 @@ class CatalogClient:
         except httpx.HTTPError as e:
             raise CatalogError(f"talking to the Catalog gateway at {self.url} failed: {e}") from None
         if response.is_error:
-            raise CatalogError(f"{_message(response)} (HTTP {response.status_code})", response.status_code,
-                               response.content)
+            raise CatalogError(
+                f"{_message(response)} (HTTP {response.status_code})", response.status_code, response.content
+            )
         return response
 
     def _parse(self, response: httpx.Response, model: type[Model]) -> Model:
         try:
             return model.model_validate_json(response.content)
         except ValidationError as e:
-            raise CatalogError(f"the Catalog gateway at {self.url} gave an unexpected answer: {e}",
-                               response.status_code, response.content) from None
+            raise CatalogError(
+                f"the Catalog gateway at {self.url} gave an unexpected answer: {e}",
+                response.status_code,
+                response.content,
+            ) from None
 
     # --- the API -------------------------------------------------------------------------
 
-    def submit(self, paths: Iterable[Path], options: dict[str, Any] | None = None,
-               idempotency_key: str | None = None, webhook_url: str | None = None) -> JobPublic:
+    def submit(
+        self,
+        paths: Iterable[Path],
+        options: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        webhook_url: str | None = None,
+    ) -> JobPublic:
         """POST /v1/jobs with the photos; returns the accepted job. Options are the form
         fields of docs/api.md (lists are sent comma-separated)."""
-        fields = {k: ",".join(v) if isinstance(v, (list, tuple)) else str(v)
-                  for k, v in (options or {}).items() if v is not None}
+        fields = {
+            k: ",".join(v) if isinstance(v, (list, tuple)) else str(v)
+            for k, v in (options or {}).items()
+            if v is not None
+        }
         if webhook_url:
             fields["webhook_url"] = webhook_url
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         with ExitStack() as files:
             uploads = [
-                ("files", (path.name, files.enter_context(open(path, "rb")),
-                           mimetypes.guess_type(path.name)[0] or "application/octet-stream"))
+                (
+                    "files",
+                    (
+                        path.name,
+                        files.enter_context(open(path, "rb")),
+                        mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                    ),
+                )
                 for path in map(Path, paths)
             ]
             response = self._request("POST", "/v1/jobs", data=fields, files=uploads, headers=headers)
@@ -125,8 +146,13 @@ class CatalogClient:
     def job(self, job_id: str) -> JobPublic:
         return self._parse(self._request("GET", f"/v1/jobs/{job_id}"), JobPublic)
 
-    def wait(self, job_id: str, on_progress: Callable[[JobPublic], None] | None = None,
-             interval: float = 1.0, timeout: float | None = None) -> JobPublic:
+    def wait(
+        self,
+        job_id: str,
+        on_progress: Callable[[JobPublic], None] | None = None,
+        interval: float = 1.0,
+        timeout: float | None = None,
+    ) -> JobPublic:
         """Poll the job until it has ended; on_progress gets the job after every poll."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -148,8 +174,11 @@ class CatalogClient:
                 with self._http.stream("GET", f"/v1/jobs/{job_id}/archive") as response:
                     if response.is_error:
                         response.read()
-                        raise CatalogError(f"{_message(response)} (HTTP {response.status_code})",
-                                           response.status_code, response.content)
+                        raise CatalogError(
+                            f"{_message(response)} (HTTP {response.status_code})",
+                            response.status_code,
+                            response.content,
+                        )
                     for chunk in response.iter_bytes():
                         tmp.write(chunk)
             except httpx.HTTPError as e:

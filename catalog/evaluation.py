@@ -21,9 +21,22 @@ from services.color.names import colour_family, lab_of
 from shared.schemas import GARMENTS, ImageRecord, Options
 
 # Label words that name a shade of one of the colour families the product reports.
-FAMILY_SYNONYMS = {"silver": "grey", "gray": "grey", "gold": "yellow", "burgundy": "red", "maroon": "red",
-                   "cream": "beige", "ivory": "white", "khaki": "beige", "lilac": "purple", "mauve": "purple",
-                   "charcoal": "grey", "teal": "green", "olive": "green", "tan": "brown"}
+FAMILY_SYNONYMS = {
+    "silver": "grey",
+    "gray": "grey",
+    "gold": "yellow",
+    "burgundy": "red",
+    "maroon": "red",
+    "cream": "beige",
+    "ivory": "white",
+    "khaki": "beige",
+    "lilac": "purple",
+    "mauve": "purple",
+    "charcoal": "grey",
+    "teal": "green",
+    "olive": "green",
+    "tan": "brown",
+}
 
 
 def _hex_rgb(value: str) -> tuple[int, int, int]:
@@ -54,7 +67,8 @@ def _compare_colour(label_colour: dict | None, item, what: str, photo: dict, col
     colours.append({"photo": photo["file"], "what": what, "expected": expected, "got": got, "de2000": de})
     if got != expected or de > 20:
         photo["problems"].append(
-            f"{what} colour: labelled {label_colour['name']} {label_colour['hex']}, got {got} {item.color.hex} (dE {de:.0f})"
+            f"{what} colour: labelled {label_colour['name']} {label_colour['hex']}, "
+            f"got {got} {item.color.hex} (dE {de:.0f})"
         )
 
 
@@ -106,8 +120,13 @@ def _rate(values: list[bool]) -> float | None:
 
 
 def _new_counts() -> dict:
-    return {"kind": [], "people": [], "top1": [], "top3": [],
-            "garments": {g: {"tp": 0, "fp": 0, "fn": 0} for g in GARMENTS}}
+    return {
+        "kind": [],
+        "people": [],
+        "top1": [],
+        "top3": [],
+        "garments": {g: {"tp": 0, "fp": 0, "fn": 0} for g in GARMENTS},
+    }
 
 
 def _summary(counts: dict, colours: list) -> dict:
@@ -132,8 +151,9 @@ def _summary(counts: dict, colours: list) -> dict:
     }
 
 
-def evaluate(labels_path: Path, images_dir: Path, out_dir: Path | None = None, options: Options | None = None,
-             on_photo=None) -> dict:
+def evaluate(
+    labels_path: Path, images_dir: Path, out_dir: Path | None = None, options: Options | None = None, on_photo=None
+) -> dict:
     """Run the pipeline on every labelled photo and score it, overall and per category
     (the top-level part of the labelled category: clothing, food, model, ...)."""
     labels = json.loads(Path(labels_path).read_text())

@@ -84,8 +84,16 @@ class LocalCluster:
         reaches all it started), logging to logs/<name>.log."""
         self.logs.mkdir(parents=True, exist_ok=True)
         with open(self.logs / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(argv, cwd=PROJECT, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
+            proc = subprocess.Popen(
+                argv,
+                cwd=PROJECT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
         self.children[name] = proc
         return proc
 
@@ -97,37 +105,87 @@ class LocalCluster:
     def check(self) -> None:
         for name, proc in self.children.items():
             if proc.poll() is not None:
-                how = f"was killed by {signal.Signals(-proc.returncode).name}" if proc.returncode < 0 \
+                how = (
+                    f"was killed by {signal.Signals(-proc.returncode).name}"
+                    if proc.returncode < 0
                     else f"exited with code {proc.returncode}"
+                )
                 raise Failed(f"{name} {how}\n{self.log_tail(name)}")
 
     # --- starting ------------------------------------------------------------------------
 
     def start(self, timeout: float) -> None:
         if _port_taken(self.port):
-            raise Failed(f"port {self.port} on 127.0.0.1 is in use (another `make run`?): "
-                         "stop it, or choose another port with CATALOG_PORT")
+            raise Failed(
+                f"port {self.port} on 127.0.0.1 is in use (another `make run`?): "
+                "stop it, or choose another port with CATALOG_PORT"
+            )
         if "CATALOG_REDIS_URL" not in os.environ:
             self.env["CATALOG_REDIS_URL"] = self.start_redis()
         redis_url = self.env["CATALOG_REDIS_URL"]
-        self.spawn("gateway", [sys.executable, "-m", "uvicorn", "services.gateway.app:app",
-                               "--host", "127.0.0.1", "--port", str(self.port)])
+        self.spawn(
+            "gateway",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "services.gateway.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+        )
         for queue in QUEUES:
-            self.spawn(queue, [sys.executable, "-m", "celery", "-A", f"services.{queue}.tasks", "worker", "-Q", queue,
-                               "--concurrency", "1", "--prefetch-multiplier", "1", "-n", f"{queue}@%h",
-                               "--loglevel", "INFO"])
+            self.spawn(
+                queue,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    f"services.{queue}.tasks",
+                    "worker",
+                    "-Q",
+                    queue,
+                    "--concurrency",
+                    "1",
+                    "--prefetch-multiplier",
+                    "1",
+                    "-n",
+                    f"{queue}@%h",
+                    "--loglevel",
+                    "INFO",
+                ],
+            )
         self.wait_ready(redis_url, timeout)
 
     def start_redis(self) -> str:
         server = shutil.which("redis-server")
         if server is None:
-            raise Failed("redis-server is not on PATH: install it (apt-get install redis-server, "
-                         "as scripts/setup.sh does) or point CATALOG_REDIS_URL at a Redis")
+            raise Failed(
+                "redis-server is not on PATH: install it (apt-get install redis-server, "
+                "as scripts/setup.sh does) or point CATALOG_REDIS_URL at a Redis"
+            )
         folder = self.data / "redis"
         folder.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        self.spawn("redis", [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-                             "--appendonly", "yes", "--save", ""])
+        self.spawn(
+            "redis",
+            [
+                server,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(folder),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
+        )
         import redis
 
         client = redis.Redis(port=port)
@@ -218,9 +276,12 @@ def run_command(cluster: LocalCluster, command: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    command = argv[argv.index("--") + 1:] if "--" in argv else []
-    parser = argparse.ArgumentParser(prog="python -m catalog.local_cluster", description=__doc__.split("\n\n")[0],
-                                     epilog="After --: a command to run against the cluster.")
+    command = argv[argv.index("--") + 1 :] if "--" in argv else []
+    parser = argparse.ArgumentParser(
+        prog="python -m catalog.local_cluster",
+        description=__doc__.split("\n\n")[0],
+        epilog="After --: a command to run against the cluster.",
+    )
     parser.add_argument("--data", type=Path, default=PROJECT / "data", help="Redis data, blobs, logs (default: data/)")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the services to be ready")
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
@@ -231,8 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     try:
         cluster.start(args.timeout)
-        print(f"Catalog at {cluster.url} — web page, API docs at /docs; Ctrl-C stops "
-              f"(logs in {cluster.logs})", flush=True)
+        print(
+            f"Catalog at {cluster.url} — web page, API docs at /docs; Ctrl-C stops (logs in {cluster.logs})", flush=True
+        )
         if command:
             code = run_command(cluster, command)
         else:

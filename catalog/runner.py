@@ -106,7 +106,9 @@ def process_file(path: Path, out_dir: Path, slug: str, options: Options) -> Imag
 
 
 def run(
-    paths: Iterable[Path], out_dir: Path, options: Options | None = None,
+    paths: Iterable[Path],
+    out_dir: Path,
+    options: Options | None = None,
     on_photo: Callable[[ImageRecord], None] | None = None,
 ) -> Manifest:
     """Process photos in-process and write the catalog (files, manifest.json, index.html)."""

@@ -1,6 +1,6 @@
 """Every stage's task, for one worker that serves several queues (development, tests):
 
-    celery -A services.tasks worker -Q detect,pose,segment,color
+celery -A services.tasks worker -Q detect,pose,segment,color
 """
 
 from services.color.tasks import color

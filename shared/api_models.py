@@ -73,8 +73,16 @@ class JobSummary(BaseModel):
 
     @classmethod
     def of(cls, job: Job, links: dict[str, str]) -> JobSummary:
-        return cls(id=job.id, status=job.status, created=job.created, updated=job.updated, finished=job.finished,
-                   progress=job.progress, sources=[image.source for image in job.images], links=links)
+        return cls(
+            id=job.id,
+            status=job.status,
+            created=job.created,
+            updated=job.updated,
+            finished=job.finished,
+            progress=job.progress,
+            sources=[image.source for image in job.images],
+            links=links,
+        )
 
 
 class JobList(BaseModel):

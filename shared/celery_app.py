@@ -33,9 +33,13 @@ def make_app(redis_url: str | None = None) -> Celery:
     url = redis_url or s.redis_url
     app = Celery("catalog", broker=url, backend=url)
     app.conf.update(
-        task_routes={**{task_name(stage): {"queue": queue_of(stage)} for stage in STAGES},
-                     WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE}},
-        task_serializer="json", result_serializer="json", accept_content=["json"],
+        task_routes={
+            **{task_name(stage): {"queue": queue_of(stage)} for stage in STAGES},
+            WEBHOOK_TASK: {"queue": WEBHOOK_QUEUE},
+        },
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

@@ -34,17 +34,22 @@ def _item(item: Item) -> str:
     # A garment is shown as its framed crop; a product as its cutout (on a checkerboard).
     shown = item.files.image if item.type == "garment" else (item.files.cutout or item.files.image)
     c = item.color
-    palette = "".join(
-        f'<span style="flex:{p.share:.3f};background:{p.hex}" title="{p.hex} {p.share:.0%}"></span>' for p in c.palette
-    ) if c else ""
+    palette = (
+        "".join(
+            f'<span style="flex:{p.share:.3f};background:{p.hex}" title="{p.hex} {p.share:.0%}"></span>'
+            for p in c.palette
+        )
+        if c
+        else ""
+    )
     return f"""<figure>
 <img class="crop" src="{escape(shown)}" alt="{escape(label)}">
 <figcaption><b>{escape(label)}</b> · {escape(item.category)} ({item.category_score:.2f})
-<div class="swatch"><img src="{escape(item.files.swatch or '')}" alt="swatch">
-<code>{escape(c.hex if c else '')}</code> {escape(c.name if c else '')}</div>
+<div class="swatch"><img src="{escape(item.files.swatch or "")}" alt="swatch">
+<code>{escape(c.hex if c else "")}</code> {escape(c.name if c else "")}</div>
 <div class="palette">{palette}</div>
-<a href="{escape(item.files.image)}" download>image</a> · <a href="{escape(item.files.cutout or '')}" download>cutout</a>
-</figcaption></figure>"""
+<a href="{escape(item.files.image)}" download>image</a> · <a href="{escape(item.files.cutout or "")}" download>cutout</a>
+</figcaption></figure>"""  # noqa: E501
 
 
 def _photo(record: ImageRecord) -> str:
@@ -53,8 +58,8 @@ def _photo(record: ImageRecord) -> str:
         return f'<section><h2>{title}</h2><p class="failed">Failed: {escape(record.error or "")}</p></section>'
     people = f" · {record.people} people" if record.kind == "person" else ""
     items = "".join(_item(i) for i in record.items) or "<p>No items found.</p>"
-    return f"""<section><h2>{title}<span class="kind">{escape(record.kind or '')}{people}</span></h2>
-<div class="photo"><img src="{escape(record.preview or '')}" alt="{title}"><div class="items">{items}</div></div></section>"""
+    return f"""<section><h2>{title}<span class="kind">{escape(record.kind or "")}{people}</span></h2>
+<div class="photo"><img src="{escape(record.preview or "")}" alt="{title}"><div class="items">{items}</div></div></section>"""  # noqa: E501
 
 
 def render_gallery(manifest: Manifest) -> str:

@@ -69,9 +69,7 @@ def collect_photos(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return found
 
 
-def decode_image(
-    data: bytes, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE
-) -> np.ndarray:
+def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> np.ndarray:
     """Decode image file bytes into an upright HxWx3 uint8 RGB array (C-contiguous, writable).
 
     Size limits are checked from the header, before any pixel data is decoded.
@@ -86,9 +84,7 @@ def decode_image(
         return _to_rgb(_upright(im))
 
 
-def read_image(
-    path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE
-) -> np.ndarray:
+def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> np.ndarray:
     """decode_image() on a file's contents."""
     try:
         with open(path, "rb") as f:
@@ -119,7 +115,7 @@ def check_header(data: bytes, *, max_pixels: int = MAX_PIXELS, min_side: int = M
 
 
 def parse_background(value: str | None) -> tuple[int, int, int] | None:
-    """"transparent" or None -> None (keep alpha); "white" or "#rrggbb" / "#rgb" -> (r, g, b).
+    """ "transparent" or None -> None (keep alpha); "white" or "#rrggbb" / "#rgb" -> (r, g, b).
 
     Raises ValueError (not ImageError: it is a bad request parameter, not a bad file).
     """
@@ -132,10 +128,7 @@ def parse_background(value: str | None) -> tuple[int, int, int] | None:
         return WHITE
     m = re.fullmatch(r"#([0-9a-f]{6}|[0-9a-f]{3})", v)
     if not m:
-        raise ValueError(
-            f"invalid background {value!r}: "
-            "use 'transparent', 'white' or a hex colour like '#f0f0f0'"
-        )
+        raise ValueError(f"invalid background {value!r}: use 'transparent', 'white' or a hex colour like '#f0f0f0'")
     hex6 = m[1] if len(m[1]) == 6 else "".join(c * 2 for c in m[1])
     return int(hex6[0:2], 16), int(hex6[2:4], 16), int(hex6[4:6], 16)
 
@@ -222,9 +215,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         if fmt := _sniff(data):
             msg = f"the image data is truncated or corrupt: unreadable {fmt} header"
             raise ImageError(msg) from None
-        raise ImageError(
-            f"not a supported image; accepted formats: {_ACCEPTED}", "unsupported"
-        ) from None
+        raise ImageError(f"not a supported image; accepted formats: {_ACCEPTED}", "unsupported") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         # Pillow refuses huge headers inside Image.open (over 2 * Image.MAX_IMAGE_PIXELS,
         # ~179 MP; over ~89 MP when warnings are errors), before we can read im.size.
@@ -249,14 +240,11 @@ def _sniff(data: bytes) -> str | None:
 def _check_size(w: int, h: int, *, max_pixels: int, min_side: int) -> None:
     if w * h > max_pixels:
         raise ImageError(
-            f"image too large: {w}x{h} px ({w * h / 1e6:.1f} megapixels); "
-            f"the limit is {max_pixels / 1e6:g} megapixels",
+            f"image too large: {w}x{h} px ({w * h / 1e6:.1f} megapixels); the limit is {max_pixels / 1e6:g} megapixels",
             "too_large",
         )
     if min(w, h) < min_side:
-        raise ImageError(
-            f"image too small: {w}x{h} px; at least {min_side} px on each side", "too_small"
-        )
+        raise ImageError(f"image too small: {w}x{h} px; at least {min_side} px on each side", "too_small")
 
 
 def _upright(im: Image.Image) -> Image.Image:

@@ -53,8 +53,12 @@ class ContextFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname, "logger": record.name,
-            "job": getattr(record, "job", "-"), "image": getattr(record, "image", "-"), "message": record.getMessage(),
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "job": getattr(record, "job", "-"),
+            "image": getattr(record, "image", "-"),
+            "message": record.getMessage(),
         }
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)

@@ -51,7 +51,7 @@ class ClusterCollector:
         for stage in STAGES:
             pipe.hgetall(stage_key(self.ns, stage))
         jobs, active, *rest = pipe.execute()
-        depths, stages = rest[: len(self.queues)], rest[len(self.queues):]
+        depths, stages = rest[: len(self.queues)], rest[len(self.queues) :]
 
         yield CounterMetricFamily("catalog_jobs_created", "Jobs accepted.", value=int(jobs.get("created", 0)))
         finished = CounterMetricFamily("catalog_jobs_finished", "Jobs ended, by final status.", labels=["status"])
@@ -66,7 +66,8 @@ class ClusterCollector:
         yield depth
 
         histogram = HistogramMetricFamily(
-            "catalog_stage_duration_seconds", "Wall time of one stage of one image, in a worker.", labels=["stage"])
+            "catalog_stage_duration_seconds", "Wall time of one stage of one image, in a worker.", labels=["stage"]
+        )
         for stage, raw in zip(STAGES, stages):
             cumulative, buckets = 0, []
             for i, le in enumerate(STAGE_BUCKETS):

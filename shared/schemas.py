@@ -136,9 +136,15 @@ class ItemState(BaseModel):
 
     def to_item(self) -> Item:
         return Item(
-            type=self.type, garment=self.garment, person=self.person, category=self.category,
-            category_score=self.category_score, top3=self.top3, box=self.box,
-            files=self.files or ItemFiles(image=""), color=self.color,
+            type=self.type,
+            garment=self.garment,
+            person=self.person,
+            category=self.category,
+            category_score=self.category_score,
+            top3=self.top3,
+            box=self.box,
+            files=self.files or ItemFiles(image=""),
+            color=self.color,
         )
 
 
@@ -168,10 +174,16 @@ class PhotoState(BaseModel):
     def to_record(self, source: str | None = None) -> ImageRecord:
         """The manifest record of a photo whose steps all ran."""
         return ImageRecord(
-            source=self.source if source is None else source, status="ok", kind=self.kind,
-            width=self.width, height=self.height, people=len(self.people), preview=self.preview,
+            source=self.source if source is None else source,
+            status="ok",
+            kind=self.kind,
+            width=self.width,
+            height=self.height,
+            people=len(self.people),
+            preview=self.preview,
             keypoints=[p.keypoints for p in self.people] if self.kind == "person" else None,
-            items=[i.to_item() for i in self.items], timings_ms=self.timings_ms,
+            items=[i.to_item() for i in self.items],
+            timings_ms=self.timings_ms,
         )
 
 

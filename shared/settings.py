@@ -55,7 +55,6 @@ class Settings(BaseSettings):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
 
-
     @property
     def private_webhooks_allowed(self) -> bool:
         return not self.api_keys if self.webhook_allow_private is None else self.webhook_allow_private

@@ -116,7 +116,7 @@ class BlobStore:
         except FileNotFoundError:
             return []
         root = f"{self.root}/" if self.root else ""
-        keys = [p[len(root):] if p.startswith(root) else p for p in (str(x) for x in found)]
+        keys = [p[len(root) :] if p.startswith(root) else p for p in (str(x) for x in found)]
         return sorted(k for k in keys if k.startswith(prefix.rstrip("/") + "/") and not k.endswith(".tmp"))
 
     def delete(self, key: str) -> None:
@@ -135,7 +135,6 @@ class BlobStore:
             if os.path.isdir(base):
                 self.fs.rm(base, recursive=True)  # the emptied folders
         return len(keys)
-
 
     def check(self) -> None:
         """Write, read back and delete a small probe key: raises what the store raises when

@@ -70,15 +70,21 @@ def refused_destination(url: str) -> str | None:
     if settings().private_webhooks_allowed:
         return None
     if address := private_address(url):
-        return (f"webhook_url {url!r} points to a non-public address ({address}); "
-                "set CATALOG_WEBHOOK_ALLOW_PRIVATE=true to allow it")
+        return (
+            f"webhook_url {url!r} points to a non-public address ({address}); "
+            "set CATALOG_WEBHOOK_ALLOW_PRIVATE=true to allow it"
+        )
     return None
 
 
 def job_links(base_url: str, job_id: str) -> dict[str, str]:
     base = f"{base_url.rstrip('/')}/v1/jobs/{job_id}"
-    return {"self": base, "manifest": f"{base}/manifest", "archive": f"{base}/archive",
-            "page": f"{base_url.rstrip('/')}/jobs/{job_id}"}
+    return {
+        "self": base,
+        "manifest": f"{base}/manifest",
+        "archive": f"{base}/archive",
+        "page": f"{base_url.rstrip('/')}/jobs/{job_id}",
+    }
 
 
 def payload(job: Job) -> dict:
@@ -102,8 +108,16 @@ def send_webhook(job_id: str) -> None:
 def record_delivery(jobs: JobStore, job_id: str, status: str, attempts: int, error: str | None = None) -> None:
     """Record how delivery of the job's webhook call stands on the job (nothing if it is gone)."""
     jobs.redis.eval(
-        "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end", 1,
-        jobs.keys.job(job_id), "webhook_status", status, "webhook_attempts", attempts, "webhook_error", error or "")
+        "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end",
+        1,
+        jobs.keys.job(job_id),
+        "webhook_status",
+        status,
+        "webhook_attempts",
+        attempts,
+        "webhook_error",
+        error or "",
+    )
 
 
 @app.task(bind=True, name=WEBHOOK_TASK, acks_late=True, max_retries=MAX_ATTEMPTS - 1)

@@ -69,8 +69,14 @@ def _run_stage(stage: Stage, job_id: str, image_id: str, worker: str, jobs: JobS
         send_stage(image.stage, job_id, image_id)
         return "resent"
     if claim.action == "give_up":
-        return fail(jobs, job_id, image, stage, f"gave up after {lifecycle.MAX_STAGE_ATTEMPTS} attempts at the "
-                                                f"{stage} stage", "internal")
+        return fail(
+            jobs,
+            job_id,
+            image,
+            stage,
+            f"gave up after {lifecycle.MAX_STAGE_ATTEMPTS} attempts at the {stage} stage",
+            "internal",
+        )
 
     files = Artifacts(jobs.blobs, catalog_prefix(job_id), image.slug, jobs.blobs, work_prefix(job_id, image_id))
     s = settings()
@@ -113,8 +119,9 @@ def _run_stage(stage: Stage, job_id: str, image_id: str, worker: str, jobs: JobS
     return "ok"
 
 
-def fail(jobs: JobStore, job_id: str, image: JobImage, stage: Stage, error: str, code: str,
-         start: float | None = None) -> str:
+def fail(
+    jobs: JobStore, job_id: str, image: JobImage, stage: Stage, error: str, code: str, start: float | None = None
+) -> str:
     """End a photo as failed, with the reason the user will read."""
     ms = (time.perf_counter() - start) * 1000 if start is not None else None
     log.warning("%s failed: %s", stage, error)

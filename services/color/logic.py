@@ -20,7 +20,6 @@ from .names import RGB, colour_family, colour_name, lab_of
 __all__ = ["dominant_color", "colour_name", "colour_family", "swatch", "hex_of", "rgb_of_lab"]
 
 
-
 def hex_of(rgb: RGB) -> str:
     """'#rrggbb' (lowercase) of an (r, g, b) colour, 0..255."""
     r, g, b = (int(v) for v in rgb)
@@ -40,9 +39,7 @@ def swatch(rgb: RGB, size: int = 50) -> Image.Image:
     return Image.new("RGB", (size, size), (r, g, b))
 
 
-def _item_pixels(
-    rgb: np.ndarray, mask: np.ndarray | None, max_pixels: int, seed: int
-) -> np.ndarray:
+def _item_pixels(rgb: np.ndarray, mask: np.ndarray | None, max_pixels: int, seed: int) -> np.ndarray:
     """The item's pixels (N x 3 uint8), a seeded random sample of at most max_pixels."""
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an HxWx3 RGB image, got shape {rgb.shape}")
@@ -128,8 +125,13 @@ def dominant_color(
     return ColorResult(hex=top.hex, rgb=top.rgb, name=colour_name(top.rgb), palette=palette)
 
 
-def without_tone(rgb: np.ndarray, mask: np.ndarray, tone_lab: np.ndarray, max_delta_e: float | None = None,
-                 keep_at_least: float | None = None) -> np.ndarray:
+def without_tone(
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    tone_lab: np.ndarray,
+    max_delta_e: float | None = None,
+    keep_at_least: float | None = None,
+) -> np.ndarray:
     """The mask less the pixels close to one colour (a person's skin, sampled from the
     face), so bare arms or feet in sandals do not decide a garment's colour. When nearly
     everything matches (a skin-coloured garment), the mask is kept as it was."""

@@ -82,8 +82,9 @@ def item_names(items: list[ItemState]) -> list[str]:
     return names
 
 
-def write_item_files(files: Artifacts, name: str, item: ItemState, image: np.ndarray, rgba: np.ndarray,
-                     options: Options) -> ItemFiles:
+def write_item_files(
+    files: Artifacts, name: str, item: ItemState, image: np.ndarray, rgba: np.ndarray, options: Options
+) -> ItemFiles:
     """An item's image (garment: the framed crop; product: the cutout on the chosen
     background), its RGBA cutout and its colour swatch."""
     assert item.color is not None
@@ -92,7 +93,9 @@ def write_item_files(files: Artifacts, name: str, item: ItemState, image: np.nda
     return ItemFiles(
         image=files.put_file(f"{name}.{ext}", encode_image(shown, options.format, background=options.background)),
         cutout=files.put_file(f"{name}-cutout.png", encode_image(rgba, "png", background="transparent")),
-        swatch=files.put_file(f"{name}-swatch.png", encode_image(np.asarray(swatch(item.color.rgb, options.swatch_size)), "png")),
+        swatch=files.put_file(
+            f"{name}-swatch.png", encode_image(np.asarray(swatch(item.color.rgb, options.swatch_size)), "png")
+        ),
     )
 
 

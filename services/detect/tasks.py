@@ -1,6 +1,6 @@
 """The detect service's Celery task (queue `detect`):
 
-    celery -A services.detect.tasks worker -Q detect --concurrency 1 --prefetch-multiplier 1 -n detect@%h
+celery -A services.detect.tasks worker -Q detect --concurrency 1 --prefetch-multiplier 1 -n detect@%h
 """
 
 from services.detect import step  # noqa: F401  (registers the detect step)

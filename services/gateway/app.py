@@ -90,10 +90,15 @@ class PageFiles(StaticFiles):
 def add_metrics(app: FastAPI) -> None:
     """Request counts and latencies of this process, and the cluster's figures from Redis."""
     registry = CollectorRegistry()
-    requests = Counter("catalog_http_requests", "HTTP requests served.", ["method", "route", "status"],
-                       registry=registry)
-    latency = Histogram("catalog_http_request_duration_seconds", "Time to answer an HTTP request.",
-                        ["method", "route"], registry=registry)
+    requests = Counter(
+        "catalog_http_requests", "HTTP requests served.", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "catalog_http_request_duration_seconds",
+        "Time to answer an HTTP request.",
+        ["method", "route"],
+        registry=registry,
+    )
     store = job_store()
     registry.register(ClusterCollector(store.redis, store.ns, QUEUES))
 

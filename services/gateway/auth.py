@@ -31,8 +31,11 @@ def caller(
         return owner_of(None)
     key = (api_key or "").strip() or (credentials.credentials.strip() if credentials else None)
     if not key:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "an API key is required: send it in the X-API-Key header",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "an API key is required: send it in the X-API-Key header",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     # Compared in constant time against every key, so timing says nothing about them.
     if not any([hmac.compare_digest(key.encode(), k.encode()) for k in keys]):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "Bearer"})

@@ -27,10 +27,14 @@ from shared.schemas import Manifest
 from shared.webhooks import job_links
 
 # Any /v1/jobs route may answer these (for the OpenAPI document).
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses={
-    401: {"model": ErrorBody, "description": "No API key, or an unknown one"},
-    503: {"model": ErrorBody, "description": "Redis or the file store is out of reach: try again"},
-})
+router = APIRouter(
+    prefix="/v1/jobs",
+    tags=["jobs"],
+    responses={
+        401: {"model": ErrorBody, "description": "No API key, or an unknown one"},
+        503: {"model": ErrorBody, "description": "Redis or the file store is out of reach: try again"},
+    },
+)
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "No such job (or another key's)"}}
 Owner = Annotated[str, Depends(caller)]
@@ -64,8 +68,13 @@ REFUSED: Responses = {
 }
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobPublic, responses=REFUSED,
-             summary="Submit photos as a new job")
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    responses=REFUSED,
+    summary="Submit photos as a new job",
+)
 def create_job(
     request: Request,
     response: Response,
@@ -82,8 +91,9 @@ def create_job(
         return JSONResponse(body.model_dump(), status_code=code)
     store = jobs()
     with storage_calls():  # stores the originals
-        job, created = store.create_job(owner, uploads, options, idempotency_key=idempotency_key,
-                                        webhook_url=webhook_url)
+        job, created = store.create_job(
+            owner, uploads, options, idempotency_key=idempotency_key, webhook_url=webhook_url
+        )
     about_job(job.id)  # the request's later lines, the access line too, name the new job
     # Also on a replay: sending is idempotent, and a first request that stored the job but
     # failed to queue it (broker down) is completed by its retry.
@@ -101,14 +111,16 @@ def list_jobs(request: Request, owner: Owner, limit: int = 50):
     return JobList(jobs=[JobSummary.of(job, job_links(str(request.base_url), job.id)) for job in found if job])
 
 
-@router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND,
-            summary="A job's status, progress and per-image state")
+@router.get(
+    "/{job_id}", response_model=JobPublic, responses=NOT_FOUND, summary="A job's status, progress and per-image state"
+)
 def get_job(job_id: str, request: Request, owner: Owner):
     return public(find_job(job_id, owner), request)
 
 
-@router.get("/{job_id}/manifest", response_model=Manifest, responses=NOT_FOUND,
-            summary="The catalog manifest, with file URLs")
+@router.get(
+    "/{job_id}/manifest", response_model=Manifest, responses=NOT_FOUND, summary="The catalog manifest, with file URLs"
+)
 def get_manifest(job_id: str, request: Request, owner: Owner):
     job = find_job(job_id, owner)
     with storage_calls():  # a finished job's manifest.json
@@ -126,17 +138,25 @@ def get_manifest(job_id: str, request: Request, owner: Owner):
     return manifest
 
 
-@router.get("/{job_id}/files/{path:path}", summary="One file of the catalog", response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {}}, "description": "The file"},
-                       400: {"model": ErrorBody, "description": "Not a clean path inside the catalog"},
-                       404: {"model": ErrorBody, "description": "No such job or file"}})
+@router.get(
+    "/{job_id}/files/{path:path}",
+    summary="One file of the catalog",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        400: {"model": ErrorBody, "description": "Not a clean path inside the catalog"},
+        404: {"model": ErrorBody, "description": "No such job or file"},
+    },
+)
 def get_file(job_id: str, path: str, owner: Owner):
     find_job(job_id, owner)
     try:
         key = catalog_key(job_id, path)
     except ValueError:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"invalid file path {path!r}: a path inside the catalog "
-                                                         "is needed, without '..', '.', '//' or '\\'") from None
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"invalid file path {path!r}: a path inside the catalog is needed, without '..', '.', '//' or '\\'",
+        ) from None
     blobs, missing = jobs().blobs, f"no file {path} in job {job_id}"
     media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     with storage_calls(not_found=missing):
@@ -148,21 +168,30 @@ def get_file(job_id: str, path: str, owner: Owner):
     return StreamingResponse(_chunks(stream), media_type=media_type, headers={"Content-Length": str(size)})
 
 
-@router.get("/{job_id}/archive", summary="The whole catalog as a ZIP", response_class=StreamingResponse,
-            responses={200: {"content": {"application/zip": {}}, "description": "The catalog"}, **NOT_FOUND,
-                       409: {"model": ErrorBody, "description": "The job is still running"}})
+@router.get(
+    "/{job_id}/archive",
+    summary="The whole catalog as a ZIP",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The catalog"},
+        **NOT_FOUND,
+        409: {"model": ErrorBody, "description": "The job is still running"},
+    },
+)
 def get_archive(job_id: str, owner: Owner):
     job = find_job(job_id, owner)
     if not job.finished:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is still {job.status}: "
-                                                      f"{job.progress.done} of {job.progress.total} images done")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"job {job_id} is still {job.status}: {job.progress.done} of {job.progress.total} images done",
+        )
     blobs, prefix = jobs().blobs, catalog_prefix(job_id)
     # Built in a temporary file (memory first, disk past 64 MB), then streamed. A file gone
     # while it is built: the job was deleted meanwhile.
     spool = tempfile.SpooledTemporaryFile(max_size=64 * 2**20)
     with storage_calls(not_found=f"no job {job_id}"), zipfile.ZipFile(spool, "w") as archive:
         for key in blobs.list(prefix):
-            name = key[len(prefix) + 1:]
+            name = key[len(prefix) + 1 :]
             entry = zipfile.ZipInfo(name, datetime.fromisoformat(job.finished).timetuple()[:6])
             entry.compress_type = zipfile.ZIP_STORED if name.lower().endswith(COMPRESSED) else zipfile.ZIP_DEFLATED
             with blobs.open(key) as src, archive.open(entry, "w") as dst:
@@ -170,12 +199,16 @@ def get_archive(job_id: str, owner: Owner):
                     dst.write(chunk)
     size = spool.tell()
     spool.seek(0)
-    return StreamingResponse(_chunks(spool), media_type="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="catalog-{job_id}.zip"', "Content-Length": str(size)})
+    return StreamingResponse(
+        _chunks(spool),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="catalog-{job_id}.zip"', "Content-Length": str(size)},
+    )
 
 
-@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND,
-               summary="Delete a job and its files")
+@router.delete(
+    "/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND, summary="Delete a job and its files"
+)
 def delete_job(job_id: str, owner: Owner):
     find_job(job_id, owner)
     with storage_calls():  # its records and files
@@ -187,4 +220,3 @@ def _chunks(stream):
     with stream:
         while chunk := stream.read(CHUNK):
             yield chunk
-

@@ -24,5 +24,6 @@ def storage_calls(not_found: str | None = None) -> Iterator[None]:
             raise
         raise HTTPException(status.HTTP_404_NOT_FOUND, not_found) from None
     except OSError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the file store is unavailable: {exc}; try again",
-                            headers=RETRY_AFTER) from exc
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"the file store is unavailable: {exc}; try again", headers=RETRY_AFTER
+        ) from exc

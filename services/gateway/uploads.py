@@ -50,8 +50,9 @@ def check_webhook_url(url: str | None) -> str | None:
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"invalid webhook_url {url!r}: an http:// or https:// URL is needed")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid webhook_url {url!r}: an http:// or https:// URL is needed"
+        )
     if refused := refused_destination(url):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, refused)
     return url
@@ -71,15 +72,21 @@ def read_uploads(files: list[UploadFile]) -> list[Upload]:
     if not files:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no files: send photos in the 'files' field")
     if len(files) > s.max_files:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                            f"too many files: {len(files)}; at most {s.max_files} per job")
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"too many files: {len(files)}; at most {s.max_files} per job"
+        )
     limit = int(s.max_upload_mb * 1024 * 1024)
     uploads = []
     for n, upload in enumerate(files):
         name = file_name(upload, n)
         if upload.size is not None and upload.size > limit:
-            uploads.append(Upload(name, error=f"file too large: {upload.size / 2**20:.1f} MB; "
-                                              f"the limit is {s.max_upload_mb:g} MB", error_code="too_large"))
+            uploads.append(
+                Upload(
+                    name,
+                    error=f"file too large: {upload.size / 2**20:.1f} MB; the limit is {s.max_upload_mb:g} MB",
+                    error_code="too_large",
+                )
+            )
             continue
         data = upload.file.read(limit + 1)
         try:

@@ -10,23 +10,63 @@ from services.pose.settings import pose_settings
 from shared.schemas import AspectPreset, Box, Garment, Person
 
 LANDMARKS = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
-    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
-    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
-    "right_heel", "left_foot_index", "right_foot_index",
+    "nose",
+    "left_eye_inner",
+    "left_eye",
+    "left_eye_outer",
+    "right_eye_inner",
+    "right_eye",
+    "right_eye_outer",
+    "left_ear",
+    "right_ear",
+    "mouth_left",
+    "mouth_right",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_pinky",
+    "right_pinky",
+    "left_index",
+    "right_index",
+    "left_thumb",
+    "right_thumb",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+    "left_heel",
+    "right_heel",
+    "left_foot_index",
+    "right_foot_index",
 )
 INDEX = {name: i for i, name in enumerate(LANDMARKS)}
 # Skeleton edges for drawing (pairs of landmark names).
 SKELETON = (
-    ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_shoulder", "left_hip"),
-    ("right_shoulder", "right_hip"), ("left_hip", "right_hip"), ("left_hip", "left_knee"),
-    ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
-    ("left_ankle", "left_heel"), ("left_heel", "left_foot_index"), ("right_ankle", "right_heel"),
-    ("right_heel", "right_foot_index"), ("nose", "left_eye"), ("nose", "right_eye"),
-    ("left_eye", "left_ear"), ("right_eye", "right_ear"),
+    ("left_shoulder", "right_shoulder"),
+    ("left_shoulder", "left_elbow"),
+    ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"),
+    ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"),
+    ("left_hip", "right_hip"),
+    ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"),
+    ("left_ankle", "left_heel"),
+    ("left_heel", "left_foot_index"),
+    ("right_ankle", "right_heel"),
+    ("right_heel", "right_foot_index"),
+    ("nose", "left_eye"),
+    ("nose", "right_eye"),
+    ("left_eye", "left_ear"),
+    ("right_eye", "right_ear"),
 )
 ASPECTS = {"3:4": 3 / 4, "1:1": 1.0, "4:5": 4 / 5, "free": None}
 
@@ -63,8 +103,10 @@ class Body:
 def clip(box, width: int, height: int) -> Box:
     x0, y0, x1, y1 = box
     return (
-        int(max(0, np.floor(x0))), int(max(0, np.floor(y0))),
-        int(min(width, np.ceil(x1))), int(min(height, np.ceil(y1))),
+        int(max(0, np.floor(x0))),
+        int(max(0, np.floor(y0))),
+        int(min(width, np.ceil(x1))),
+        int(min(height, np.ceil(y1))),
     )
 
 
@@ -114,9 +156,14 @@ def garment_regions(person: Person, width: int, height: int) -> dict[Garment, Bo
         shoulder_width = abs(body.points["left_shoulder"].x - body.points["right_shoulder"].x)
         side = 0.15 * max(shoulder_width, 0.4 * torso)  # sleeves and loose fit
         regions["top"] = clip(
-            (pts[:, 0].min() - side, pts[:, 1].min() - 0.15 * torso, pts[:, 0].max() + side,
-             body.mid(*hips)[1] + 0.2 * torso),
-            width, height,
+            (
+                pts[:, 0].min() - side,
+                pts[:, 1].min() - 0.15 * torso,
+                pts[:, 0].max() + side,
+                body.mid(*hips)[1] + 0.2 * torso,
+            ),
+            width,
+            height,
         )
     elif body.seen(*shoulders):
         # Upper-body shot: the hips are out of frame, so the top runs to the frame's edge.
@@ -139,7 +186,8 @@ def garment_regions(person: Person, width: int, height: int) -> dict[Garment, Bo
             side = 0.35 * torso
             regions["bottom"] = clip(
                 (pts[:, 0].min() - side, hip_y - 0.25 * torso, pts[:, 0].max() + side, bottom_y),
-                width, height,
+                width,
+                height,
             )
 
     feet = body.seen_any("left_ankle", "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index")
@@ -148,7 +196,8 @@ def garment_regions(person: Person, width: int, height: int) -> dict[Garment, Bo
         size = 0.3 * torso if torso else 0.5 * max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]), 10)
         regions["shoes"] = clip(
             (pts[:, 0].min() - size, pts[:, 1].min() - size, pts[:, 0].max() + size, pts[:, 1].max() + 0.6 * size),
-            width, height,
+            width,
+            height,
         )
 
     if body.seen("left_eye", "right_eye") or body.seen_any("left_ear", "right_ear"):
@@ -216,7 +265,14 @@ def draw_skeleton(rgb: np.ndarray, people: list[Person]) -> np.ndarray:
         body = Body(person, w, h)
         for a, b in SKELETON:
             if body.seen(a, b):
-                cv2.line(out, tuple(int(v) for v in body.xy(a)[0]), tuple(int(v) for v in body.xy(b)[0]), (0, 255, 120), thick, cv2.LINE_AA)
+                cv2.line(
+                    out,
+                    tuple(int(v) for v in body.xy(a)[0]),
+                    tuple(int(v) for v in body.xy(b)[0]),
+                    (0, 255, 120),
+                    thick,
+                    cv2.LINE_AA,
+                )
         for kp in person.keypoints:
             if body.seen(kp.name):
                 cv2.circle(out, (int(kp.x), int(kp.y)), thick + 1, (255, 60, 60), -1, cv2.LINE_AA)

@@ -40,8 +40,9 @@ def torso_coverage(person_matte: np.ndarray, person: Person) -> float:
     return float(person_matte[mask > 0].mean()) if mask.any() else 0.0
 
 
-def garment_items(rgb: np.ndarray, people: list[Person], garments: list[Garment], aspect: AspectPreset,
-                  padding: float) -> list[ItemState]:
+def garment_items(
+    rgb: np.ndarray, people: list[Person], garments: list[Garment], aspect: AspectPreset, padding: float
+) -> list[ItemState]:
     """Every person's garments wanted: the tight region from the keypoints, the box framed
     to the aspect preset, and the garment's kind among its categories. Headwear is kept
     only when the classifier sees a hat on the head region."""
@@ -61,10 +62,18 @@ def garment_items(rgb: np.ndarray, people: list[Person], garments: list[Garment]
                 category = CategoryScore(category="accessories/hats", score=round(score, 4))
             else:
                 category = best_within(crop, GARMENT_CATEGORIES[garment], s.garment_min_score)
-            items.append(ItemState(
-                type="garment", garment=garment, person=index, region=region, box=frame(region, w, h, aspect, padding),
-                category=category.category, category_score=category.score, top3=[category],
-            ))
+            items.append(
+                ItemState(
+                    type="garment",
+                    garment=garment,
+                    person=index,
+                    region=region,
+                    box=frame(region, w, h, aspect, padding),
+                    category=category.category,
+                    category_score=category.score,
+                    top3=[category],
+                )
+            )
     return items
 
 
@@ -139,5 +148,3 @@ def _overlap(a: Box, b: Box) -> float:
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
     smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
     return ix * iy / smaller if smaller > 0 else 0.0
-
-

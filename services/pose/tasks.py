@@ -1,6 +1,6 @@
 """The pose service's Celery task (queue `pose`):
 
-    celery -A services.pose.tasks worker -Q pose --concurrency 1 --prefetch-multiplier 1 -n pose@%h
+celery -A services.pose.tasks worker -Q pose --concurrency 1 --prefetch-multiplier 1 -n pose@%h
 """
 
 from services.pose import step  # noqa: F401  (registers the pose step)

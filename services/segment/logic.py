@@ -52,7 +52,12 @@ def split_instances(alpha: np.ndarray) -> list[Instance]:
         region = cv2.dilate((labels == label).astype(np.uint8), kernel).astype(bool)
         instances.append(
             Instance(
-                box=(int(max(0, x - margin)), int(max(0, y - margin)), int(min(w, x + bw + margin)), int(min(h, y + bh + margin))),
+                box=(
+                    int(max(0, x - margin)),
+                    int(max(0, y - margin)),
+                    int(min(w, x + bw + margin)),
+                    int(min(h, y + bh + margin)),
+                ),
                 alpha=np.where(region, alpha, 0.0).astype(np.float32),
                 area=area,
             )

@@ -35,7 +35,15 @@ def step_segment(ctx: StepContext) -> None:
             rgba = cutout(rgb, inst.alpha, inst.box)
             name = ctx.files.put_work(f"item-{i}-cutout.png", encode_image(rgba, "png", background="transparent"))
             c = classify(on_white(rgba), segment_settings().item_min_score)
-            items.append(ItemState(type="product", box=inst.box, work_cutout=name, category=c.category,
-                                   category_score=c.score, top3=c.top3))
+            items.append(
+                ItemState(
+                    type="product",
+                    box=inst.box,
+                    work_cutout=name,
+                    category=c.category,
+                    category_score=c.score,
+                    top3=c.top3,
+                )
+            )
     state.items = items
     ctx.finish("segment")

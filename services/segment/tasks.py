@@ -1,6 +1,6 @@
 """The segment service's Celery task (queue `segment`):
 
-    celery -A services.segment.tasks worker -Q segment --concurrency 1 --prefetch-multiplier 1 -n segment@%h
+celery -A services.segment.tasks worker -Q segment --concurrency 1 --prefetch-multiplier 1 -n segment@%h
 """
 
 from services.segment import step  # noqa: F401  (registers the segment step)

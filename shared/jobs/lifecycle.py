@@ -36,15 +36,21 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def open_job(pipe: Pipeline, store: JobStore, job_id: str, images: list[JobImage], fields: dict[str, str | int],
-             created: str) -> bool:
+def open_job(
+    pipe: Pipeline, store: JobStore, job_id: str, images: list[JobImage], fields: dict[str, str | int], created: str
+) -> bool:
     """Queue the writes of a new job's records on `pipe`: every photo queued, except those
     refused at upload (failed with their reason). Returns True when the job has ended
     already (every file was refused)."""
     failed = sum(i.status == "failed" for i in images)
     ended = failed == len(images)
-    fields = {**fields, "status": "failed" if ended else "queued", "total": len(images), "done": failed,
-              "failed": failed}
+    fields = {
+        **fields,
+        "status": "failed" if ended else "queued",
+        "total": len(images),
+        "done": failed,
+        "failed": failed,
+    }
     if ended:
         fields["finished"] = created
     keys = store.keys
@@ -80,10 +86,16 @@ def claim(store: JobStore, job_id: str, image_id: str, stage: Stage, *, worker: 
             started = image.stage in image.stages
             return Claim("resend" if image.stage == follows and not started else "skip", image)
         run = image.stages.get(stage) or StageRun(status="running")
-        run = run.model_copy(update={
-            "status": "running", "attempts": run.attempts + 1, "started": now(), "finished": None,
-            "worker": worker, "pid": pid,
-        })
+        run = run.model_copy(
+            update={
+                "status": "running",
+                "attempts": run.attempts + 1,
+                "started": now(),
+                "finished": None,
+                "worker": worker,
+                "pid": pid,
+            }
+        )
         image.stages[stage], image.status = run, "running"
         if run.attempts > MAX_STAGE_ATTEMPTS:
             return Claim("give_up", image)
@@ -96,13 +108,23 @@ def claim(store: JobStore, job_id: str, image_id: str, stage: Stage, *, worker: 
     return store.redis.transaction(attempt, key, value_from_callable=True)
 
 
-def advance(store: JobStore, job_id: str, image_id: str, stage: Stage, image: JobImage, following: Stage,
-            *, ms: float, models: list[str]) -> bool:
+def advance(
+    store: JobStore,
+    job_id: str,
+    image_id: str,
+    stage: Stage,
+    image: JobImage,
+    following: Stage,
+    *,
+    ms: float,
+    models: list[str],
+) -> bool:
     """Store the state a stage left and the stage to run next; False when the photo has
     ended or is gone meanwhile (nothing is written then)."""
     key = store.keys.image(job_id, image_id)
     image.stages[stage] = image.stages[stage].model_copy(
-        update={"status": "done", "finished": now(), "ms": round(ms, 1), "models": models})
+        update={"status": "done", "finished": now(), "ms": round(ms, 1), "models": models}
+    )
     assert image.state is not None
     state = image.state.model_dump_json()
 
@@ -110,8 +132,9 @@ def advance(store: JobStore, job_id: str, image_id: str, stage: Stage, image: Jo
         if pipe.hget(key, "status") not in ("queued", "running"):
             return False
         pipe.multi()
-        pipe.hset(key, mapping={"state": state, "stage": following,
-                                "stages": dump_stages(image.stages), "updated": now()})
+        pipe.hset(
+            key, mapping={"state": state, "stage": following, "stages": dump_stages(image.stages), "updated": now()}
+        )
         return True
 
     return store.redis.transaction(attempt, key, value_from_callable=True)
@@ -124,8 +147,17 @@ def finish(store: JobStore, job_id: str, image: JobImage, *, stage: Stage | None
     return _end(store, job_id, image, stage=stage, ms=ms, models=models)
 
 
-def fail(store: JobStore, job_id: str, image: JobImage, *, stage: Stage | None, error: str, code: str,
-         ms: float | None = None, models: list[str] | None = None) -> bool:
+def fail(
+    store: JobStore,
+    job_id: str,
+    image: JobImage,
+    *,
+    stage: Stage | None,
+    error: str,
+    code: str,
+    ms: float | None = None,
+    models: list[str] | None = None,
+) -> bool:
     """End a photo as failed, with the reason the user will read (see finish)."""
     return _end(store, job_id, image, stage=stage, error=error, error_code=code, ms=ms, models=models)
 
@@ -156,17 +188,37 @@ return 0
 """
 
 
-def _end(store: JobStore, job_id: str, image: JobImage, *, stage: Stage | None, error: str | None = None,
-         error_code: str | None = None, ms: float | None = None, models: list[str] | None = None) -> bool:
+def _end(
+    store: JobStore,
+    job_id: str,
+    image: JobImage,
+    *,
+    stage: Stage | None,
+    error: str | None = None,
+    error_code: str | None = None,
+    ms: float | None = None,
+    models: list[str] | None = None,
+) -> bool:
     status: ImageStatus = "failed" if error else "ok"
     if stage and stage in image.stages:
-        image.stages[stage] = image.stages[stage].model_copy(update={
-            "status": "failed" if error else "done", "finished": now(),
-            "ms": round(ms, 1) if ms is not None else None, "models": models or []})
+        image.stages[stage] = image.stages[stage].model_copy(
+            update={
+                "status": "failed" if error else "done",
+                "finished": now(),
+                "ms": round(ms, 1) if ms is not None else None,
+                "models": models or [],
+            }
+        )
     image.status, image.stage, image.error, image.error_code = status, None, error, error_code
     stamp = now()
-    fields = {"status": status, "updated": stamp, "stage": "", "error": error or "",
-              "error_code": error_code or "", "stages": dump_stages(image.stages)}
+    fields = {
+        "status": status,
+        "updated": stamp,
+        "stage": "",
+        "error": error or "",
+        "error_code": error_code or "",
+        "stages": dump_stages(image.stages),
+    }
     if image.state is not None:
         fields["state"] = image.state.model_dump_json()
     record = image.record()

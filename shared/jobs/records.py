@@ -42,8 +42,13 @@ class JobImage(BaseModel):
             return self.state.to_record(source=self.source)
         if self.status == "failed":
             st = self.state
-            return ImageRecord(source=self.source, status="failed", error=self.error,
-                               width=st.width if st else None, height=st.height if st else None)
+            return ImageRecord(
+                source=self.source,
+                status="failed",
+                error=self.error,
+                width=st.width if st else None,
+                height=st.height if st else None,
+            )
         return None
 
 

@@ -36,8 +36,13 @@ class JobStore:
     # --- creating ---------------------------------------------------------------------------
 
     def create_job(
-        self, owner: str, uploads: list[Upload], options: Options | None = None, *,
-        idempotency_key: str | None = None, webhook_url: str | None = None,
+        self,
+        owner: str,
+        uploads: list[Upload],
+        options: Options | None = None,
+        *,
+        idempotency_key: str | None = None,
+        webhook_url: str | None = None,
     ) -> tuple[Job, bool]:
         """Store the originals and the records of a new job; returns (job, True). With an
         idempotency key this owner already used, returns (that job, False) and stores
@@ -63,23 +68,45 @@ class JobStore:
         assert job is not None
         return job, True
 
-    def _store_new_job(self, job_id: str, owner: str, uploads: list[Upload], options: Options,
-                       idempotency_key: str | None, webhook_url: str | None) -> bool:
+    def _store_new_job(
+        self,
+        job_id: str,
+        owner: str,
+        uploads: list[Upload],
+        options: Options,
+        idempotency_key: str | None,
+        webhook_url: str | None,
+    ) -> bool:
         created, taken, images = lifecycle.now(), set[str](), []
         for n, upload in enumerate(uploads):
             image_id = str(n)
             slug = slugify(upload.name, taken)
-            image = JobImage(id=image_id, source=upload.name, slug=slug, updated=created,
-                             state=PhotoState(source=upload.name, slug=slug))
+            image = JobImage(
+                id=image_id,
+                source=upload.name,
+                slug=slug,
+                updated=created,
+                state=PhotoState(source=upload.name, slug=slug),
+            )
             if upload.error:
-                image.status, image.stage, image.error, image.error_code = "failed", None, upload.error, upload.error_code
+                image.status, image.stage, image.error, image.error_code = (
+                    "failed",
+                    None,
+                    upload.error,
+                    upload.error_code,
+                )
             else:
                 self.blobs.put(input_key(job_id, image_id), upload.data or b"")
             images.append(image)
         fields: dict[str, str | int] = {
-            "id": job_id, "owner": owner, "options": options.model_dump_json(), "created": created,
-            "updated": created, "images": json.dumps([i.id for i in images]),
-            "idempotency_key": idempotency_key or "", "webhook_url": webhook_url or "",
+            "id": job_id,
+            "owner": owner,
+            "options": options.model_dump_json(),
+            "created": created,
+            "updated": created,
+            "images": json.dumps([i.id for i in images]),
+            "idempotency_key": idempotency_key or "",
+            "webhook_url": webhook_url or "",
         }
         pipe = self.redis.pipeline()
         ended = lifecycle.open_job(pipe, self, job_id, images, fields, created)
@@ -113,14 +140,23 @@ class JobStore:
             pipe.hmget(self.keys.image(job_id, image_id), fields)
         images = [self.parse_image(dict(zip(fields, values))) for values in pipe.execute() if values[0] is not None]
         return Job(
-            id=raw["id"], owner=raw["owner"], status=raw["status"],
+            id=raw["id"],
+            owner=raw["owner"],
+            status=raw["status"],
             options=Options.model_validate_json(raw["options"]),
-            created=raw["created"], updated=raw["updated"], finished=raw.get("finished") or None,
-            idempotency_key=raw.get("idempotency_key") or None, webhook_url=raw.get("webhook_url") or None,
+            created=raw["created"],
+            updated=raw["updated"],
+            finished=raw.get("finished") or None,
+            idempotency_key=raw.get("idempotency_key") or None,
+            webhook_url=raw.get("webhook_url") or None,
             webhook=WebhookState(
-                url=raw["webhook_url"], status=raw.get("webhook_status") or "pending",
-                attempts=int(raw.get("webhook_attempts") or 0), error=raw.get("webhook_error") or None,
-            ) if raw.get("webhook_url") else None,
+                url=raw["webhook_url"],
+                status=raw.get("webhook_status") or "pending",
+                attempts=int(raw.get("webhook_attempts") or 0),
+                error=raw.get("webhook_error") or None,
+            )
+            if raw.get("webhook_url")
+            else None,
             progress=Progress(done=int(raw["done"]), total=int(raw["total"]), failed=int(raw["failed"])),
             images=images,
         )
@@ -169,9 +205,15 @@ class JobStore:
     def image_fields(image: JobImage) -> dict[str, str]:
         record = image.record()
         return {
-            "id": image.id, "source": image.source, "slug": image.slug, "status": image.status,
-            "stage": image.stage or "", "error": image.error or "", "error_code": image.error_code or "",
-            "stages": lifecycle.dump_stages(image.stages), "updated": image.updated,
+            "id": image.id,
+            "source": image.source,
+            "slug": image.slug,
+            "status": image.status,
+            "stage": image.stage or "",
+            "error": image.error or "",
+            "error_code": image.error_code or "",
+            "stages": lifecycle.dump_stages(image.stages),
+            "updated": image.updated,
             "state": image.state.model_dump_json() if image.state else "",
             "record": record.model_dump_json() if record else "",
         }
@@ -180,10 +222,16 @@ class JobStore:
     def parse_image(raw: dict) -> JobImage:
         state = raw.get("state")
         return JobImage(
-            id=raw["id"], source=raw["source"], slug=raw["slug"], status=raw["status"],
-            stage=raw.get("stage") or None, error=raw.get("error") or None, error_code=raw.get("error_code") or None,
+            id=raw["id"],
+            source=raw["source"],
+            slug=raw["slug"],
+            status=raw["status"],
+            stage=raw.get("stage") or None,
+            error=raw.get("error") or None,
+            error_code=raw.get("error_code") or None,
             stages={k: StageRun(**v) for k, v in json.loads(raw.get("stages") or "{}").items()},
-            updated=raw["updated"], state=PhotoState.model_validate_json(state) if state else None,
+            updated=raw["updated"],
+            state=PhotoState.model_validate_json(state) if state else None,
         )
 
 
