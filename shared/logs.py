@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 # One mutable holder per context: code running in a copy of the context (a thread pool's
@@ -42,9 +43,22 @@ def about_job(job_id: str) -> None:
         about["job"] = job_id
 
 
+# Celery's own lines about a task (received, succeeded, failed, worker lost) carry the
+# task's arguments in `data`: a stage task's are (job id, image id), a webhook's (job id,).
+_TASK_ARGS = re.compile(r"^[\[(]'([0-9a-f]{32})'(?:, '([^']*)')?")
+
+
+def _from_task_args(record: logging.LogRecord) -> dict[str, str]:
+    data = getattr(record, "data", None)
+    match = _TASK_ARGS.match(str(data.get("args", ""))) if isinstance(data, dict) else None
+    if not match:
+        return {}
+    return {"job": match[1], **({"image": match[2]} if match[2] is not None else {})}
+
+
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        about = _about.get() or {}
+        about = _about.get() or _from_task_args(record)
         record.job = getattr(record, "job", None) or about.get("job", "-")
         record.image = getattr(record, "image", None) or about.get("image", "-")
         return True
@@ -83,9 +97,22 @@ def configure_logging(level: int | str = logging.INFO) -> None:
 
 
 def configure_celery_logging() -> None:
-    """Workers log through configure_logging instead of Celery's own set-up."""
-    from celery.signals import setup_logging
+    """Workers log through configure_logging instead of Celery's own set-up, and each task's
+    lines (Celery's included) name the job and photo of its arguments."""
+    from celery.signals import setup_logging, task_postrun, task_prerun
+
+    tokens: dict[str, Token] = {}
 
     @setup_logging.connect(weak=False)
     def _setup(loglevel: int | str | None = None, **_: Any) -> None:
         configure_logging(loglevel or logging.INFO)
+
+    @task_prerun.connect(weak=False)
+    def _enter(task_id: str = "", args: tuple = (), **_: Any) -> None:
+        ids = [str(a) for a in (args or ())[:2]]
+        tokens[task_id] = _about.set(dict(zip(("job", "image"), ids)))
+
+    @task_postrun.connect(weak=False)
+    def _leave(task_id: str = "", **_: Any) -> None:
+        if token := tokens.pop(task_id, None):
+            _about.reset(token)

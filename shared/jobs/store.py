@@ -14,6 +14,7 @@ import redis
 from shared.jobs import lifecycle
 from shared.jobs.keys import RedisKeys, input_key, job_prefix
 from shared.jobs.records import Job, JobImage, Progress, StageRun, Upload, WebhookState
+from shared.manifest import write_catalog
 from shared.schemas import ImageRecord, Options, PhotoState, slugify
 from shared.settings import settings
 from shared.storage import BlobStore, blob_store
@@ -61,8 +62,6 @@ class JobStore:
                 self.redis.delete(idem)
             raise
         if ended:
-            from shared.manifest import write_catalog
-
             write_catalog(self, job_id)
         job = self.get_job(job_id)
         assert job is not None
