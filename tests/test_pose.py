@@ -274,3 +274,30 @@ def test_frame_of_a_box_larger_than_the_image_is_the_whole_image():
     fx0, fy0, fx1, fy1 = frame((10, 500, 590, 600), 600, 2000, "3:4", 0.08)
     assert (fx0, fx1) == (0, 600)
     assert fy0 <= 500 and fy1 >= 600 and abs((fy1 - fy0) - 580 * 1.16 / 0.75) <= ROUNDING
+
+
+# --- settings from the environment ------------------------------------------------------
+
+
+@pytest.fixture
+def pose_env(monkeypatch):
+    """Set CATALOG_POSE_* variables for one test; the settings are read afresh."""
+
+    def set_env(**values):
+        for name, value in values.items():
+            monkeypatch.setenv(f"CATALOG_POSE_{name.upper()}", str(value))
+        pose_settings.cache_clear()
+
+    yield set_env
+    monkeypatch.undo()
+    pose_settings.cache_clear()
+
+
+def test_pose_thresholds_come_from_the_environment(public_photo, pose_env):
+    group = public_photo("group_03.jpg")
+    assert len(estimate_people(group)) >= 2
+    pose_env(max_people=1)
+    assert len(estimate_people(group)) == 1
+    pose_env(visible=1.5)  # out of range: refused, naming the setting
+    with pytest.raises(ValueError, match="visible"):
+        pose_settings()
