@@ -9,8 +9,10 @@ that Redis is used and none is started. The gateway listens on 127.0.0.1:$CATALO
 (8000). Blobs go to DIR/blobs unless CATALOG_STORAGE_URL says otherwise; logs to
 DIR/logs/<name>.log. Once the gateway is ready and every worker answers a ping, this waits
 for Ctrl-C or SIGTERM, or runs COMMAND with CATALOG_URL set and stops when it exits (with
-its exit code). Any way it ends, every child is stopped: SIGTERM (workers finish their
-task), then SIGKILL to the child's process group after a grace period.
+its exit code). A child that dies once the cluster runs is started again with backoff,
+and the reason goes to stderr; the cluster stops only when asked. Any way it ends, every
+child is stopped: SIGTERM (workers finish their task), then SIGKILL to the child's
+process group after a grace period.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from shared.chain import QUEUES
 
 PROJECT = Path(__file__).resolve().parents[1]
 GRACE_S = 30.0  # a worker's warm shutdown: long enough for one running stage on a CPU
+MAX_BACKOFF_S = 30.0  # the longest pause before a dead child is started again
+STEADY_S = 60.0  # a child up this long has recovered: its next restart comes after 1 s
 
 
 class Stop(BaseException):
@@ -75,6 +79,10 @@ class LocalCluster:
         self.logs = data / "logs"
         self.url = f"http://127.0.0.1:{port}"
         self.children: dict[str, subprocess.Popen] = {}
+        self.argv: dict[str, list[str]] = {}
+        self.restarts: dict[str, int] = {}  # restarts in a row, for the backoff
+        self.restart_at: dict[str, float] = {}  # when a dead child is due to start again
+        self.started_at: dict[str, float] = {}
         self.env = {**os.environ, "CATALOG_PORT": str(port)}
         self.env.setdefault("CATALOG_STORAGE_URL", (data / "blobs").as_uri())
         self.env.setdefault("CATALOG_PUBLIC_URL", self.url)
@@ -94,7 +102,7 @@ class LocalCluster:
                 start_new_session=True,
                 preexec_fn=die_with_parent,
             )
-        self.children[name] = proc
+        self.children[name], self.argv[name], self.started_at[name] = proc, argv, time.monotonic()
         return proc
 
     def log_tail(self, name: str, lines: int = 30) -> str:
@@ -103,14 +111,39 @@ class LocalCluster:
         return f"--- last lines of {path}:\n" + "\n".join(text)
 
     def check(self) -> None:
+        """While starting: a child that dies means the cluster cannot run."""
         for name, proc in self.children.items():
             if proc.poll() is not None:
-                how = (
-                    f"was killed by {signal.Signals(-proc.returncode).name}"
-                    if proc.returncode < 0
-                    else f"exited with code {proc.returncode}"
+                raise Failed(f"{name} {_how_it_ended(proc)}\n{self.log_tail(name)}")
+
+    def supervise(self) -> None:
+        """Once running: a child that dies is started again, as a process manager would,
+        after a pause that doubles with each restart in a row (1 s to 30 s; a child that
+        stayed up a minute starts from 1 s again), and says why on stderr."""
+        now = time.monotonic()
+        for name, proc in list(self.children.items()):
+            if proc.poll() is None:
+                if now - self.started_at[name] > STEADY_S:
+                    self.restarts[name] = 0
+                continue
+            if name not in self.restart_at:
+                delay = min(MAX_BACKOFF_S, 2.0 ** self.restarts.get(name, 0))
+                self.restart_at[name] = now + delay
+                print(
+                    f"local cluster: {name} {_how_it_ended(proc)}; starting it again in {delay:.0f} s\n"
+                    f"{self.log_tail(name, 10)}",
+                    file=sys.stderr,
+                    flush=True,
                 )
-                raise Failed(f"{name} {how}\n{self.log_tail(name)}")
+            elif now >= self.restart_at[name]:
+                del self.restart_at[name]
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                self.spawn(name, self.argv[name])
+                print(
+                    f"local cluster: {name} started again (restart {self.restarts[name]} in a row)",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     # --- starting ------------------------------------------------------------------------
 
@@ -252,6 +285,12 @@ class LocalCluster:
                 proc.wait()
 
 
+def _how_it_ended(proc: subprocess.Popen) -> str:
+    if proc.returncode < 0:
+        return f"was killed by {signal.Signals(-proc.returncode).name}"
+    return f"exited with code {proc.returncode}"
+
+
 def _raise_stop(signum, frame) -> None:
     raise Stop(signum)
 
@@ -263,7 +302,7 @@ def run_command(cluster: LocalCluster, command: list[str]) -> int:
     while True:
         try:
             while proc.poll() is None:
-                cluster.check()
+                cluster.supervise()
                 time.sleep(0.2)
             return proc.returncode
         except Stop as stop:
@@ -299,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             code = run_command(cluster, command)
         else:
             while True:
-                cluster.check()
+                cluster.supervise()
                 time.sleep(0.5)
     except Stop:
         pass

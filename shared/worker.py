@@ -4,23 +4,32 @@ send the next stage by name; the last stage (color) finishes the photo, and the 
 finishes its job writes the job's manifest.json and index.html.
 
 Failures:
+- Redis out of reach (restarted, cut off): the task keeps its message, waits for Redis
+  (CATALOG_REDIS_WAIT_S) and starts the stage over from its claim; past that wait the
+  task fails, and the sweeper sends the stage again once its heartbeat has gone quiet
+  (the photo's record in Redis still says where it stands);
 - bad input (ImageError: not an image, truncated, too large, ...): the photo fails with the
   message, at once, no retry; the other photos go on;
-- transient faults (Redis connection errors, OSError from the blob store): the task is
-  retried with exponential backoff (1, 2, 4, ... s, at most 60 s, jittered, 5 retries);
-  after the last one the photo fails with the fault;
+- blob store faults (OSError): the task is retried with exponential backoff (1, 2, 4, ...
+  s, at most 60 s, jittered, 5 retries); after the last one the photo fails with the fault;
 - the soft time limit, or any other exception: the photo fails with a reason;
 - the hard time limit (the process is killed): Celery calls on_failure in the worker's main
   process, and the photo fails there;
-- the worker process dies (OOM, SIGKILL): the task is requeued (acks_late and
-  reject_on_worker_lost) and runs again; a stage started MAX_STAGE_ATTEMPTS times fails.
+- the pool process dies (OOM, SIGKILL): the task is requeued (acks_late and
+  reject_on_worker_lost) and runs again; the whole worker dies: its stage's heartbeat goes
+  quiet and the sweeper sends the stage again within a minute; a stage started
+  MAX_STAGE_ATTEMPTS times fails.
+- the job is deleted while a stage runs: the stage's files are removed when it ends.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -32,7 +41,7 @@ from shared.chain import Stage, task_name
 from shared.dispatch import send_stage
 from shared.imageio import ImageError, decode_image
 from shared.jobs import lifecycle
-from shared.jobs.keys import catalog_prefix, input_key, work_prefix
+from shared.jobs.keys import catalog_prefix, input_key, job_prefix, work_prefix
 from shared.jobs.records import JobImage
 from shared.jobs.store import JobStore, job_store
 from shared.logs import photo_context
@@ -47,14 +56,72 @@ from shared.webhooks import send_webhook
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+TRANSIENT = (*REDIS_DOWN, OSError)
 
 
 def run_stage(stage: Stage, job_id: str, image_id: str, *, worker: str = "local", jobs: JobStore | None = None) -> str:
     """Run one stage of one photo; returns what happened ("pose", ... the stage sent next;
-    "ok"; "failed"; "skipped"; "resent"). Transient faults are raised (the task retries)."""
+    "ok"; "failed"; "skipped"; "resent"). A lost Redis is waited for and the stage started
+    over; blob store faults are raised (the task retries)."""
+    jobs = jobs or job_store()
+    deadline = time.monotonic() + settings().redis_wait_s
     with photo_context(job_id, image_id):
-        return _run_stage(stage, job_id, image_id, worker, jobs or job_store())
+        while True:
+            try:
+                return _run_stage(stage, job_id, image_id, worker, jobs)
+            except REDIS_DOWN as exc:
+                # Retrying through the broker would need the very Redis that is gone.
+                log.warning("%s: Redis is out of reach (%s); waiting for it, then starting over", stage, exc)
+                if not _wait_for_redis(jobs, deadline):
+                    raise
+
+
+def _wait_for_redis(jobs: JobStore, deadline: float) -> bool:
+    """Until Redis answers (True) or the deadline passes (False)."""
+    while time.monotonic() < deadline:
+        try:
+            if jobs.redis.ping():
+                return True
+        except REDIS_DOWN:
+            pass
+        time.sleep(1.0)
+    return False
+
+
+@contextmanager
+def heartbeat(jobs: JobStore, job_id: str, image_id: str, worker: str) -> Iterator[None]:
+    """Beat for the running stage from a thread, so the sweeper can tell a long stage from a
+    dead one; a beat that cannot reach Redis is skipped (the stage finds out on its own)."""
+    s, stop = settings(), threading.Event()
+
+    def beat() -> None:
+        while True:
+            try:
+                lifecycle.beat(jobs, job_id, image_id, worker=worker, pid=os.getpid(), ttl_s=s.stall_after_s)
+            except REDIS_DOWN:
+                pass
+            if stop.wait(s.heartbeat_s):
+                return
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        try:
+            lifecycle.end_beat(jobs, job_id, image_id)
+        except REDIS_DOWN:
+            pass  # it expires by itself
+
+
+def _clean_if_deleted(jobs: JobStore, job_id: str) -> None:
+    """A job deleted while its stage ran: what the stage wrote since goes too."""
+    if not jobs.redis.exists(jobs.keys.job(job_id)):
+        log.info("the job was deleted while the stage ran: removing its files")
+        jobs.blobs.delete_prefix(job_prefix(job_id))
 
 
 def _run_stage(stage: Stage, job_id: str, image_id: str, worker: str, jobs: JobStore) -> str:
@@ -94,7 +161,8 @@ def _run_stage(stage: Stage, job_id: str, image_id: str, worker: str, jobs: JobS
     ctx = StepContext(image.state, files, load_photo, load_options)
     start = time.perf_counter()
     try:
-        step_of(stage)(ctx)
+        with heartbeat(jobs, job_id, image_id, worker):
+            step_of(stage)(ctx)
     except ImageError as exc:
         return fail(jobs, job_id, image, stage, str(exc), exc.code, start)
     except SoftTimeLimitExceeded:
@@ -111,10 +179,13 @@ def _run_stage(stage: Stage, job_id: str, image_id: str, worker: str, jobs: JobS
     if following:
         if lifecycle.advance(jobs, job_id, image_id, stage, image, following, ms=ms, models=loaded_models()):
             send_stage(following, job_id, image_id)
+        else:
+            _clean_if_deleted(jobs, job_id)
         return following
     if lifecycle.finish(jobs, job_id, image, stage=stage, ms=ms, models=loaded_models()):
         job_finished(jobs, job_id)
     files.clear_work()
+    _clean_if_deleted(jobs, job_id)
     log.info("%s: photo done", stage)
     return "ok"
 
@@ -148,7 +219,7 @@ class StageTask(Task):
 
     acks_late = True
     reject_on_worker_lost = True
-    autoretry_for = TRANSIENT
+    autoretry_for = (OSError,)  # the blob store; a lost Redis is waited for in run_stage
     dont_autoretry_for = (BlobNotFound,)  # a missing original will not come back
     retry_backoff = True
     retry_backoff_max = 60

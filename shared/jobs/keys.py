@@ -11,6 +11,10 @@ Redis (namespace `ns`, CATALOG's default "catalog"):
                                        record (its manifest record, once ended), updated
     {ns}:idem:{owner}:{sha256(key)}    the job id an idempotency key was first used for
     {ns}:owner:{owner}                 sorted set of the owner's job ids, by creation time
+    {ns}:beat:{job_id}:{image_id}      the stage running on the photo, kept alive by its worker
+    {ns}:sweeper                       held by the one sweeper at work
+    {ns}:uploads:pending               jobs being stored -> the storing request's last sign of life
+    {ns}:uploads:job:{job_id}          present while that request may still write the job's records
     {ns}:active, {ns}:stats:*          figures for /metrics (shared.metrics)
 
 Blobs:
@@ -77,6 +81,24 @@ class RedisKeys:
 
     def owner(self, owner: str) -> str:
         return f"{self.ns}:owner:{owner}"
+
+    def beat(self, job_id: str, image_id: str) -> str:
+        """The heartbeat of a photo's running stage (expires when its worker goes quiet)."""
+        return f"{self.ns}:beat:{job_id}:{image_id}"
+
+    @property
+    def uploads_pending(self) -> str:
+        """Jobs being stored, by the last sign of life of the request storing them."""
+        return f"{self.ns}:uploads:pending"
+
+    def upload_marker(self, job_id: str) -> str:
+        """Present while the request storing the job may still write its records."""
+        return f"{self.ns}:uploads:job:{job_id}"
+
+    @property
+    def sweeper(self) -> str:
+        """Held by the one sweeper at work."""
+        return f"{self.ns}:sweeper"
 
     @property
     def active(self) -> str:

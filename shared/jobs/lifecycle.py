@@ -6,6 +6,10 @@ claim (a stage starts), advance (a stage is done and the next one is due), finis
                                                           \\--fail----> failed
     job:   queued --first claim--> running --last photo ends--> succeeded | partial | failed
 
+A running stage keeps a heartbeat (beat); `stalled` finds the photos whose stage does not
+move, for the sweeper (shared.sweeper) to send again: a stage whose worker went quiet, and
+a stage whose message is in no queue.
+
 A stage is claimed with WATCH/MULTI on the photo's record, so a redelivered or duplicated
 task runs a stage at most once per claim and never after the photo has ended. The end of a
 photo is one Lua script (its status, its manifest record, the job's counters and, for the
@@ -16,10 +20,13 @@ moment cannot lose a count, and exactly one of them sees the job end.
 from __future__ import annotations
 
 import json
+import math
+import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from shared.chain import IMAGE_ENDED, ImageStatus, Stage, next_stage
+from shared.chain import IMAGE_ENDED, QUEUES, ImageStatus, Stage, next_stage, queue_of
 from shared.jobs.records import Claim, JobImage, StageRun
 
 if TYPE_CHECKING:
@@ -86,6 +93,8 @@ def claim(store: JobStore, job_id: str, image_id: str, stage: Stage, *, worker: 
             started = image.stage in image.stages
             return Claim("resend" if image.stage == follows and not started else "skip", image)
         run = image.stages.get(stage) or StageRun(status="running")
+        if run.status == "running" and _running_elsewhere(pipe.get(store.keys.beat(job_id, image_id)), worker, pid):
+            return Claim("skip", image)  # a duplicate message: another worker is on it
         run = run.model_copy(
             update={
                 "status": "running",
@@ -106,6 +115,90 @@ def claim(store: JobStore, job_id: str, image_id: str, stage: Stage, *, worker: 
         return Claim("run", image)
 
     return store.redis.transaction(attempt, key, value_from_callable=True)
+
+
+def _running_elsewhere(beat: str | None, worker: str, pid: int) -> bool:
+    """Whether a stage's heartbeat ("<worker>/<pid>") says another process runs it. A beat of
+    this process (starting over after losing Redis) is its own; one of this worker from a
+    process that is gone (its pool child was killed) is stale."""
+    if not beat:
+        return False
+    owner, _, beat_pid = beat.rpartition("/")
+    if owner != worker or not beat_pid.isdigit():
+        return True
+    if int(beat_pid) == pid:
+        return False
+    try:
+        os.kill(int(beat_pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def beat(store: JobStore, job_id: str, image_id: str, *, worker: str, pid: int, ttl_s: float) -> None:
+    """The running stage's heartbeat: it lasts ttl_s unless beaten again."""
+    store.redis.set(store.keys.beat(job_id, image_id), f"{worker}/{pid}", ex=max(1, math.ceil(ttl_s)))
+
+
+def end_beat(store: JobStore, job_id: str, image_id: str) -> None:
+    store.redis.delete(store.keys.beat(job_id, image_id))
+
+
+@dataclass
+class Stalled:
+    job_id: str
+    image_id: str
+    stage: Stage
+    why: str
+
+
+def stalled(store: JobStore, *, stall_after_s: float, now: datetime | None = None) -> list[Stalled]:
+    """Photos of unfinished jobs whose stage has not moved for stall_after_s: running with no
+    heartbeat (the worker was killed, or cut off from Redis), or waiting for a stage whose
+    message is in no queue (lost: a gateway that died between its answer and the send, a send
+    cut off by a Redis restart)."""
+    now = now or datetime.now(UTC)
+    keys, queued = store.keys, _queued_messages(store)
+    found = []
+    for job_id in store.redis.smembers(keys.active):
+        ids = json.loads(store.redis.hget(keys.job(job_id), "images") or "[]")
+        pipe = store.redis.pipeline(transaction=False)
+        for image_id in ids:
+            pipe.hmget(keys.image(job_id, image_id), ("status", "stage", "stages", "updated"))
+            pipe.exists(keys.beat(job_id, image_id))
+        replies = pipe.execute()
+        for image_id, (status, stage, stages, updated), beating in zip(ids, replies[::2], replies[1::2]):
+            if not stage or status in IMAGE_ENDED or beating or not updated:
+                continue
+            if (now - datetime.fromisoformat(updated)).total_seconds() < stall_after_s:
+                continue
+            run = json.loads(stages or "{}").get(stage)
+            running = bool(run and run["status"] == "running")
+            # A message for it waits in line (sent again already); for a stage not started,
+            # one a live worker holds counts too. A dead worker's message stays held (unacked)
+            # until the broker's visibility timeout: that one does not count.
+            waiting, held = queued.get(queue_of(stage), ("", ""))
+            if f"['{job_id}', '{image_id}']" in (waiting if running else waiting + held):
+                continue
+            found.append(
+                Stalled(job_id, image_id, stage, "its worker went quiet" if running else "its message was lost")
+            )
+    return found
+
+
+def _queued_messages(store: JobStore) -> dict[str, tuple[str, str]]:
+    """Per queue, the raw messages waiting in it, and those delivered but not yet acked (held
+    by a worker, or waiting out a retry's countdown), each as one text. A Celery message names
+    its arguments in its headers (argsrepr)."""
+    pipe = store.redis.pipeline(transaction=False)
+    for queue in QUEUES:
+        pipe.lrange(queue, 0, -1)
+    pipe.hvals("unacked")  # kombu's Redis transport: delivery tag -> [message, exchange, queue]
+    *lists, unacked = pipe.execute()
+    held = "\n".join(unacked)
+    return {queue: ("\n".join(messages), held) for queue, messages in zip(QUEUES, lists)}
 
 
 def advance(
