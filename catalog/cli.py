@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -59,14 +60,19 @@ def run(
     from catalog.runner import run as run_pipeline
     from shared.imageio import collect_photos
 
-    options = Options(
-        garments=[g.strip() for g in garments.split(",") if g.strip()],
-        aspect=aspect,
-        background=background,
-        format=fmt,
-        swatch_size=swatch_size,
-        palette_size=palette_size,
-    )
+    try:
+        options = Options(
+            garments=[g.strip() for g in garments.split(",") if g.strip()],
+            aspect=aspect,
+            background=background,
+            format=fmt,
+            swatch_size=swatch_size,
+            palette_size=palette_size,
+        )
+    except ValidationError as exc:  # before any photo runs, with the gateway's wording
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        say(f"[red]error:[/red] invalid options: {escape(problems)}")
+        raise typer.Exit(1) from None
     files = collect_photos(paths)
     if not files:
         console.print("[red]No photos found in the given paths.[/red]")

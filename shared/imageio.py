@@ -13,12 +13,22 @@ import re
 import struct
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 50_000_000
 MIN_SIDE = 32
+# MediaPipe (the person matte of detect, the landmarks of pose) resamples the whole image it
+# is given with OpenCV's remap, which asserts `dst.cols < SHRT_MAX && src.cols < SHRT_MAX`
+# (and the same of rows): a side of 32,767 px or more aborts the worker process (SIGABRT),
+# with no exception to catch, however few pixels the photo has. Pose gives it more than the
+# photo: its retry for a person who fills the frame pads the photo by a quarter of its long
+# side on each side (services/pose margin_share, 0.25), so the photo's sides must stay at or
+# under two thirds of the bound (a 21845 px side, padded to 32769, aborts pose).
+SHRT_MAX = 32767
+MAX_SIDE = (SHRT_MAX - 1) * 2 // 3  # 21844: padded by 2 x 25 %, 32766
 
 # Only what shop photos come in. Restricting Image.open also keeps uploads away from
 # Pillow's rarely used decoders (and from EPS, which would run Ghostscript).
@@ -46,7 +56,8 @@ class ImageError(ValueError):
     """What is wrong with an image file, worded for the user who uploaded it.
 
     `code` lets the HTTP layer pick a status without parsing the message: "empty",
-    "unsupported" (415), "too_large" (413), "too_small", "corrupt" (422), "unreadable".
+    "unsupported" (415), "too_large" (413), "too_small", "bad_shape" (a side or an aspect
+    the models cannot take), "corrupt" (422), "unreadable".
     """
 
     def __init__(self, message: str, code: str = "corrupt"):
@@ -105,13 +116,18 @@ def image_size(data: bytes) -> tuple[int, int]:
         return im.size
 
 
-def check_header(data: bytes, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> tuple[int, int]:
-    """The checks decode_image makes before decoding (type, header, pixel limit, short
-    side), without decoding: the gateway refuses bad uploads with these at once. Damage
-    past the header shows only when the worker decodes the pixels."""
-    with _open(data, max_pixels) as im:
-        _check_size(*im.size, max_pixels=max_pixels, min_side=min_side)
-        return im.size
+def check_header(data: bytes | IO[bytes], *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> tuple[int, int]:
+    """The checks decode_image makes before decoding (type, header, pixel limit, sides and
+    shape), without decoding: the gateway refuses bad uploads with these at once. Damage
+    past the header shows only when the worker decodes the pixels. `data` may be a seekable
+    binary file (an upload's spool): only its header is read, and it is left at its start."""
+    try:
+        with _open(data, max_pixels) as im:
+            _check_size(*im.size, max_pixels=max_pixels, min_side=min_side)
+            return im.size
+    finally:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            data.seek(0)
 
 
 def parse_background(value: str | None) -> tuple[int, int, int] | None:
@@ -203,16 +219,25 @@ def read_array(data: bytes) -> np.ndarray:
 # --- internals ---------------------------------------------------------------------
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
-    """Image.open (lazy: header only) with every failure turned into an ImageError."""
-    if not data:
+def _open(data: bytes | IO[bytes], max_pixels: int) -> Image.Image:
+    """Image.open (lazy: header only) with every failure turned into an ImageError. A file
+    object is read from its start, and put back there."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        source: IO[bytes] = io.BytesIO(data)
+        head = bytes(data[:16])
+    else:
+        source = data
+        source.seek(0)
+        head = source.read(16)
+        source.seek(0)
+    if not head:
         raise ImageError("empty file (0 bytes)", "empty")
     try:
-        return Image.open(io.BytesIO(data), formats=FORMATS)
+        return Image.open(source, formats=FORMATS)
     except UnidentifiedImageError:
         # Pillow also says "cannot identify" when a known format's header is damaged
         # (e.g. a PNG chunk with a bad checksum).
-        if fmt := _sniff(data):
+        if fmt := _sniff(head):
             msg = f"the image data is truncated or corrupt: unreadable {fmt} header"
             raise ImageError(msg) from None
         raise ImageError(f"not a supported image; accepted formats: {_ACCEPTED}", "unsupported") from None
@@ -243,6 +268,8 @@ def _check_size(w: int, h: int, *, max_pixels: int, min_side: int) -> None:
             f"image too large: {w}x{h} px ({w * h / 1e6:.1f} megapixels); the limit is {max_pixels / 1e6:g} megapixels",
             "too_large",
         )
+    if max(w, h) > MAX_SIDE:
+        raise ImageError(f"image too long: {w}x{h} px; the models take at most {MAX_SIDE} px on a side", "bad_shape")
     if min(w, h) < min_side:
         raise ImageError(f"image too small: {w}x{h} px; at least {min_side} px on each side", "too_small")
 

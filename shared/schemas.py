@@ -6,9 +6,10 @@ import re
 from pathlib import PurePath
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from shared.chain import FIRST_STAGE, Stage, next_stage
+from shared.imageio import parse_background
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
 Garment = Literal["top", "bottom", "headwear", "shoes"]
@@ -101,10 +102,20 @@ class Options(BaseModel):
     garments: list[Garment] = Field(default_factory=lambda: list(GARMENTS))
     aspect: AspectPreset = "3:4"
     padding: float = Field(0.08, ge=0, le=1, description="margin around a crop, as a share of its size")
-    background: str = Field("white", description="'transparent', 'white' or a hex colour for flattened images")
+    background: str = Field(
+        "white", max_length=32, description="'transparent', 'white' or a hex colour (#rgb, #rrggbb) behind items"
+    )
     format: Literal["png", "webp", "jpeg"] = "jpeg"
     swatch_size: int = Field(50, ge=4, le=1024)
     palette_size: int = Field(5, ge=1, le=12)
+
+    @field_validator("background")
+    @classmethod
+    def _known_background(cls, value: str) -> str:
+        """The rules the color stage applies (shared.imageio.parse_background), checked when
+        the options are made: a bad colour is refused with the job, not by each photo."""
+        parse_background(value)  # ValueError names the value and what is accepted
+        return value
 
 
 class Manifest(BaseModel):

@@ -83,6 +83,24 @@ class BlobStore:
         else:
             self.fs.pipe_file(path, data)
 
+    def put_stream(self, key: str, source: IO[bytes], chunk_size: int = 1 << 20) -> int:
+        """put() from a binary file object, copied in chunks (an upload is never held whole
+        in memory); returns the bytes written."""
+        path, written = self.path(key), 0
+        if self.local:
+            os.makedirs(posixpath.dirname(path), exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                while chunk := source.read(chunk_size):
+                    written += f.write(chunk)
+            os.replace(tmp, path)
+        else:
+            with self.fs.open(path, "wb") as f:
+                while chunk := source.read(chunk_size):
+                    f.write(chunk)
+                    written += len(chunk)
+        return written
+
     def get(self, key: str) -> bytes:
         try:
             return self.fs.cat_file(self.path(key))

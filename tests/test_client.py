@@ -163,8 +163,11 @@ def test_no_gateway_at_the_url(tmp_path):
 def test_client_options_idempotency_and_refusals(gateway):
     with CatalogClient(gateway.url, gateway.api_keys[0]) as client:
         first = client.submit([BOTTLE], {"format": "png", "garments": ["top"]}, idempotency_key="client-test-1")
-        again = client.submit([BOTTLE], {"format": "png"}, idempotency_key="client-test-1")
+        again = client.submit([BOTTLE], {"format": "png", "garments": ["top"]}, idempotency_key="client-test-1")
         assert again.id == first.id
+        with pytest.raises(CatalogError) as changed:  # the same key for another request
+            client.submit([BOTTLE], {"format": "png"}, idempotency_key="client-test-1")
+        assert changed.value.status == 409
         assert first.options.format == "png" and first.options.garments == ["top"]
         seen = []
         final = client.wait(first.id, on_progress=seen.append, interval=0.2)
@@ -230,8 +233,10 @@ def cluster_env(port: int) -> dict[str, str]:
 def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> str:
     """stdout lines (stderr merged) until one holds `text`; fails with what was said. A
     thread reads, so the wait has a deadline even when the process says nothing."""
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    lines: queue.Queue | None = getattr(proc, "lines", None)
+    if lines is None:  # one reader per process, so no line goes to an earlier wait
+        lines = proc.lines = queue.Queue()  # type: ignore[attr-defined]
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     seen = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and (proc.poll() is None or not lines.empty()):
@@ -257,6 +262,16 @@ def test_local_cluster_starts_serves_and_stops_on_sigterm(tmp_path):
         names = " ".join(children.values())
         assert "redis-server" in names and "uvicorn" in names and names.count("celery") >= 4, children
         assert (data / "redis" / "appendonlydir").is_dir(), "Redis keeps an append-only file"
+
+        # A worker that dies is started again, and the cluster says why.
+        segment = next(pid for pid, cmd in children.items() if "services.segment.tasks" in cmd and "celery" in cmd)
+        os.killpg(segment, signal.SIGKILL)
+        assert "segment was killed by SIGKILL; starting it again" in wait_for_line(proc, "segment was killed", 30)
+        wait_for_line(proc, "segment started again", 30)
+        deadline = time.monotonic() + 60
+        while not any("services.segment.tasks" in cmd for cmd in processes_mentioning(str(data)).values()):
+            assert time.monotonic() < deadline, "no new segment worker"
+            time.sleep(0.5)
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0

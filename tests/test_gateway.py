@@ -152,9 +152,10 @@ def test_with_keys_on_webhooks_to_private_addresses_are_refused(cluster, tmp_pat
 # --- idempotency, keys, isolation ----------------------------------------------------------------
 
 
-def test_resubmission_with_the_same_idempotency_key_returns_the_same_job(api_job, gateway, photos):
+def test_resubmission_with_the_same_idempotency_key_returns_the_same_job(api_job, gateway, photos, webhook_receiver):
     with client(gateway) as http:
-        again = post_job(http, photos, idempotency_key="main-job-1")
+        # The same request again (a client retrying): the same files and fields.
+        again = post_job(http, photos, idempotency_key="main-job-1", webhook_url=webhook_receiver.url + api_job.webhook_path)
         assert again.status_code == 202 and again.json()["id"] == api_job.id
         assert again.headers["idempotent-replayed"] == "true"
         assert [j["id"] for j in http.get("/v1/jobs").json()["jobs"]].count(api_job.id) == 1

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import HTTPException, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
 
 from shared.jobs.keys import owner_of
 from shared.settings import settings
@@ -26,10 +27,22 @@ def caller(
 ) -> str:
     """The owner of the jobs this request may see (a FastAPI dependency); 401 without a
     valid key when keys are on. `X-API-Key` wins over `Authorization: Bearer`."""
+    key = (api_key or "").strip() or (credentials.credentials.strip() if credentials else None)
+    return owner_of_key(key)
+
+
+def owner_of_headers(headers: Headers) -> str:
+    """caller() from the raw headers: for a route that must know the caller before it reads
+    the body (an upload is not read for a caller without a key)."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    key = headers.get("x-api-key", "").strip() or (value.strip() if scheme.lower() == "bearer" else "")
+    return owner_of_key(key or None)
+
+
+def owner_of_key(key: str | None) -> str:
     keys = settings().api_keys
     if not keys:
         return owner_of(None)
-    key = (api_key or "").strip() or (credentials.credentials.strip() if credentials else None)
     if not key:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

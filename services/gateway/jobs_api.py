@@ -3,6 +3,7 @@ on its thread pool, where the blocking Redis and blob-store calls belong."""
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import re
 import tempfile
@@ -10,21 +11,36 @@ import zipfile
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Request, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    File,
+    Form,
+    Header,
+    HTTPException,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from services.gateway.auth import caller
+from services.gateway.headers import public_base, public_url_for
 from services.gateway.storage_errors import storage_calls
-from services.gateway.uploads import JobForm, check_webhook_url, read_uploads, refusal
+from services.gateway.uploads import JobForm, UploadRoute, check_webhook_url, fingerprint, read_uploads, refusal
 from shared.api_models import ErrorBody, JobList, JobPublic, JobSummary, Refusal
 from shared.dispatch import submit_images
 from shared.jobs.keys import catalog_key, catalog_prefix
 from shared.jobs.records import Job
-from shared.jobs.store import JobStore, job_store
+from shared.jobs.store import IdempotencyConflict, IdempotencyPending, JobStore, job_store
 from shared.logs import about_job
 from shared.manifest import job_manifest
 from shared.schemas import Manifest
 from shared.webhooks import job_links
+
+log = logging.getLogger(__name__)
 
 # Any /v1/jobs route may answer these (for the OpenAPI document).
 router = APIRouter(
@@ -40,6 +56,15 @@ NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "No such job (o
 Owner = Annotated[str, Depends(caller)]
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 CHUNK = 256 * 1024
+# What a catalog holds (the images in the job's format, manifest.json, index.html), for the
+# OpenAPI document: get_file serves each file as the type its name says.
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+FILE_TYPES = {
+    **{f"image/{kind}": BINARY for kind in ("jpeg", "png", "webp")},
+    "application/json": {},
+    "text/html": {"schema": {"type": "string"}},
+    "application/octet-stream": BINARY,
+}
 # Already compressed: stored as they are in an archive; the rest (json, html) deflated.
 COMPRESSED = (".jpg", ".jpeg", ".png", ".webp")
 
@@ -56,28 +81,35 @@ def find_job(job_id: str, owner: str, *, states: bool = False) -> Job:
     return job
 
 
+def links(request: Request, job_id: str) -> dict[str, str]:
+    """A job's links, on CATALOG_PUBLIC_URL or a trusted Host: never a Host the client made up
+    (services.gateway.headers)."""
+    return job_links(public_base(request), job_id)
+
+
 def public(job: Job, request: Request) -> JobPublic:
-    return JobPublic.of(job, job_links(str(request.base_url), job.id))
+    return JobPublic.of(job, links(request, job.id))
 
 
 # A job none of whose files could be accepted: the files' status when they all failed alike.
 REFUSED: Responses = {
-    413: {"model": Refusal | ErrorBody, "description": "Every file is too large, or too many files"},
+    409: {
+        "model": ErrorBody,
+        "description": "The Idempotency-Key was used for a different request, or its first request is still storing",
+    },
+    413: {
+        "model": Refusal | ErrorBody,
+        "description": "Every file is too large, too many files, or the request is over CATALOG_MAX_REQUEST_MB",
+    },
     415: {"model": Refusal, "description": "Every file is of a type not read"},
     422: {"model": Refusal | ErrorBody, "description": "Every file refused (for different reasons), or a bad option"},
 }
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=JobPublic,
-    responses=REFUSED,
-    summary="Submit photos as a new job",
-)
 def create_job(
     request: Request,
     response: Response,
+    background: BackgroundTasks,
     owner: Owner,
     files: Annotated[list[UploadFile], File(description="One or more photos")],
     form: Annotated[JobForm, Form()],
@@ -90,25 +122,63 @@ def create_job(
         code, body = refusal(uploads)
         return JSONResponse(body.model_dump(), status_code=code)
     store = jobs()
-    with storage_calls():  # stores the originals
-        job, created = store.create_job(
-            owner, uploads, options, idempotency_key=idempotency_key, webhook_url=webhook_url
-        )
+    try:
+        with storage_calls():  # stores the originals
+            job, created = store.create_job(
+                owner,
+                uploads,
+                options,
+                idempotency_key=idempotency_key,
+                webhook_url=webhook_url,
+                fingerprint=fingerprint(options, webhook_url, files) if idempotency_key else None,
+            )
+    except IdempotencyConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except IdempotencyPending as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+        ) from None
     about_job(job.id)  # the request's later lines, the access line too, name the new job
-    # Also on a replay: sending is idempotent, and a first request that stored the job but
-    # failed to queue it (broker down) is completed by its retry.
-    submit_images(job.id, jobs=store)
+    # The 202 waits for the stored files and the job record only: the photos are queued once
+    # it has gone. Also on a replay: sending is idempotent, and a first request that stored
+    # the job but failed to queue it (broker down) is completed by its retry. A gateway
+    # killed between its answer and the send leaves the photos `queued` with no message:
+    # the sweeper (shared.sweeper) sends again the stage of photos queued for too long.
+    background.add_task(send_photos, job.id, store)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return public(job, request)
 
 
+# POST /v1/jobs on its own route class: the body's size is limited as it arrives, and the
+# files counted and hashed while the form is read (services.gateway.uploads.UploadRoute).
+router.add_api_route(
+    "",
+    create_job,
+    methods=["POST"],
+    route_class_override=UploadRoute,
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobPublic,
+    responses=REFUSED,
+    summary="Submit photos as a new job",
+)
+
+
+def send_photos(job_id: str, store: JobStore) -> None:
+    """Queue the job's photos, after the answer; a failure is logged (the photos stay
+    queued, for the sweeper), not raised into a response already sent."""
+    try:
+        submit_images(job_id, jobs=store)
+    except Exception:
+        log.exception("job %s: its photos could not be queued now; the sweeper sends them again", job_id)
+
+
 @router.get("", response_model=JobList, summary="The caller's recent jobs, newest first")
 def list_jobs(request: Request, owner: Owner, limit: int = 50):
     store = jobs()
     found = (store.get_job(job_id) for job_id in store.list_jobs(owner, limit=max(1, min(limit, 500))))
-    return JobList(jobs=[JobSummary.of(job, job_links(str(request.base_url), job.id)) for job in found if job])
+    return JobList(jobs=[JobSummary.of(job, links(request, job.id)) for job in found if job])
 
 
 @router.get(
@@ -127,7 +197,7 @@ def get_manifest(job_id: str, request: Request, owner: Owner):
         manifest = job_manifest(jobs(), job)
 
     def url(path: str | None) -> str | None:
-        return str(request.url_for("get_file", job_id=job_id, path=path)) if path else None
+        return public_url_for(request, "get_file", job_id=job_id, path=path) if path else None
 
     for record in manifest.images:
         record.preview = url(record.preview)
@@ -143,7 +213,7 @@ def get_manifest(job_id: str, request: Request, owner: Owner):
     summary="One file of the catalog",
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "The file"},
+        200: {"content": FILE_TYPES, "description": "The file, typed by its name"},
         400: {"model": ErrorBody, "description": "Not a clean path inside the catalog"},
         404: {"model": ErrorBody, "description": "No such job or file"},
     },

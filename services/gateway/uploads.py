@@ -1,17 +1,38 @@
-"""Checking an upload before a job is accepted: the options, and each file from its
-header (no pixel is decoded here; damage past the header is found by the detect worker)."""
+"""Checking an upload before a job is accepted: the request's size as it arrives, the
+options, and each file from its header (no pixel is decoded here; damage past the header
+is found by the detect worker).
+
+Sizes are enforced while the body streams in, never after it has all been read
+(UploadRoute): the whole request against CATALOG_MAX_REQUEST_MB (413 at once when its
+Content-Length is over, else as soon as the bytes received pass it), and each file against
+CATALOG_MAX_UPLOAD_MB (UploadParser keeps no byte of a file past it: the file is refused
+alone, the others go on). Each file is hashed as it arrives, for the request's fingerprint
+(idempotency), and spooled to a temporary file (disk past 1 MB), from which the job store
+copies it to the blob store: no file is ever held whole in memory."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import HTTPException, UploadFile, status
+from fastapi import HTTPException, Request, Response, UploadFile, status
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
+from python_multipart.multipart import parse_options_header
+from starlette._utils import AwaitableOrContextManager, AwaitableOrContextManagerWrapper
+from starlette.datastructures import FormData, Headers
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.gateway.auth import owner_of_headers
 from shared.api_models import Refusal, RefusedFile
 from shared.imageio import ImageError, check_header
 from shared.jobs.records import Upload
+from shared.jobs.store import StreamedUpload, request_fingerprint
 from shared.schemas import Options
 from shared.settings import settings
 from shared.webhooks import refused_destination
@@ -67,37 +88,67 @@ def file_name(upload: UploadFile, n: int) -> str:
 
 
 def read_uploads(files: list[UploadFile]) -> list[Upload]:
-    """Each file read and checked: good ones carry their bytes, bad ones their error."""
+    """Each file checked from its header: good ones carry their spool (a file object, read
+    when the job is stored), bad ones their error."""
     s = settings()
     if not files:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no files: send photos in the 'files' field")
     if len(files) > s.max_files:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"too many files: {len(files)}; at most {s.max_files} per job"
-        )
-    limit = int(s.max_upload_mb * 1024 * 1024)
-    uploads = []
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, too_many_files(len(files), s.max_files))
+    limit = int(s.max_upload_mb * 2**20)
+    uploads: list[Upload] = []
     for n, upload in enumerate(files):
         name = file_name(upload, n)
-        if upload.size is not None and upload.size > limit:
+        size = received(upload)
+        if size > limit:
             uploads.append(
                 Upload(
                     name,
-                    error=f"file too large: {upload.size / 2**20:.1f} MB; the limit is {s.max_upload_mb:g} MB",
+                    error=f"file too large: {size / 2**20:.1f} MB; the limit is {s.max_upload_mb:g} MB",
                     error_code="too_large",
                 )
             )
             continue
-        data = upload.file.read(limit + 1)
         try:
-            if len(data) > limit:
-                raise ImageError(f"file too large: over {s.max_upload_mb:g} MB", "too_large")
-            check_header(data, max_pixels=s.max_pixels, min_side=s.min_side)
+            check_header(upload.file, max_pixels=s.max_pixels, min_side=s.min_side)
         except ImageError as exc:
             uploads.append(Upload(name, error=str(exc), error_code=exc.code))
             continue
-        uploads.append(Upload(name, data=data))
+        uploads.append(StreamedUpload(name, stream=upload.file))
     return uploads
+
+
+def fingerprint(options: Options, webhook_url: str | None, files: list[UploadFile]) -> str:
+    """The request's fingerprint (shared.jobs.store.request_fingerprint) from what the
+    parser counted and hashed of each file as it arrived (it hashes when the request has an
+    Idempotency-Key; a file it did not hash is hashed here, from its spool)."""
+    described = []
+    for upload in files:
+        if isinstance(upload, SpooledUpload) and upload.hashed:
+            size, digest = upload.received, upload.digest.hexdigest()
+        else:
+            size, digest = _hash_file(upload)
+        described.append((upload.filename or "", size, digest))
+    return request_fingerprint(options, webhook_url, described)
+
+
+def received(upload: UploadFile) -> int:
+    """The bytes sent for a file, those not kept past the limit included."""
+    return upload.received if isinstance(upload, SpooledUpload) else upload.size or 0
+
+
+def _hash_file(upload: UploadFile) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    upload.file.seek(0)
+    while chunk := upload.file.read(1 << 20):
+        digest.update(chunk)
+        size += len(chunk)
+    upload.file.seek(0)
+    return size, digest.hexdigest()
+
+
+def too_many_files(count: int | str, most: int) -> str:
+    return f"too many files: {count}; at most {most} per job (CATALOG_MAX_FILES)"
 
 
 def refusal(uploads: list[Upload]) -> tuple[int, Refusal]:
@@ -108,3 +159,149 @@ def refusal(uploads: list[Upload]) -> tuple[int, Refusal]:
     files = [RefusedFile(name=u.name, error=u.error, code=u.error_code) for u in uploads]
     detail = f"{files[0].name}: {files[0].error}" if len(files) == 1 else "no file of the job could be accepted"
     return code, Refusal(detail=detail, files=files)
+
+
+# --- the request body, counted as it arrives --------------------------------------------------
+
+
+class SpooledUpload(UploadFile):
+    """A file of the form as UploadParser took it in: `received` counts every byte sent,
+    `digest` hashes them (when the request has an Idempotency-Key: the fingerprint is its
+    only use); past the per-file limit the bytes are counted and hashed but not kept
+    (`over_limit`), so the file is refused without being spooled whole."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.received = 0
+        self.digest = hashlib.sha256()
+        self.hashed = False  # whether digest covers the bytes received
+        self.over_limit = False
+
+
+class UploadParser(MultiPartParser):
+    """Starlette's multipart parser, with each file counted, hashed and cut at the per-file
+    limit as its bytes arrive, and the number of files held to CATALOG_MAX_FILES while the
+    form is read (413 at the first file too many)."""
+
+    def __init__(
+        self, headers: Headers, stream: AsyncGenerator[bytes, None], *, file_limit: int, most_files: int, **limits: Any
+    ) -> None:
+        super().__init__(headers, stream, **limits)
+        self.file_limit, self.most_files = file_limit, most_files
+        self.hashing = "idempotency-key" in headers
+
+    def on_headers_finished(self) -> None:
+        super().on_headers_finished()
+        part = self._current_part
+        if part.file is not None:
+            if self._current_files > self.most_files:
+                raise HTTPException(
+                    status.HTTP_413_CONTENT_TOO_LARGE, too_many_files(f"over {self.most_files}", self.most_files)
+                )
+            spool = part.file
+            part.file = SpooledUpload(spool.file, size=0, filename=spool.filename, headers=spool.headers)
+            part.file.hashed = self.hashing
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        upload = self._current_part.file
+        if not isinstance(upload, SpooledUpload):
+            super().on_part_data(data, start, end)
+            return
+        chunk = data[start:end]
+        upload.received += len(chunk)
+        if self.hashing:
+            upload.digest.update(chunk)
+        if upload.received > self.file_limit:
+            upload.over_limit = True  # refused by read_uploads; the rest of it is not kept
+            return
+        self._file_parts_to_write.append((self._current_part, chunk))
+
+
+class UploadRequest(Request):
+    """A request whose multipart form is read by UploadParser."""
+
+    def form(
+        self, *, max_files: int | float = 1000, max_fields: int | float = 1000, max_part_size: int = 1024 * 1024
+    ) -> AwaitableOrContextManager[FormData]:
+        return AwaitableOrContextManagerWrapper(self._upload_form(max_fields, max_part_size))
+
+    async def _upload_form(self, max_fields: int | float, max_part_size: int) -> FormData:
+        if self._form is None:
+            content_type, _ = parse_options_header(self.headers.get("Content-Type"))
+            if content_type != b"multipart/form-data":
+                return await self._get_form(max_fields=max_fields, max_part_size=max_part_size)
+            s = settings()
+            parser = UploadParser(
+                self.headers,
+                self.stream(),
+                file_limit=int(s.max_upload_mb * 2**20),
+                most_files=s.max_files,
+                max_fields=max_fields,
+                max_part_size=max_part_size,
+            )
+            try:
+                self._form = await parser.parse()
+            except MultiPartException as exc:
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
+        return self._form
+
+
+def request_too_large(size: str, limit_mb: float) -> str:
+    return (
+        f"request too large: {size}; the limit is {limit_mb:g} MB per request (CATALOG_MAX_REQUEST_MB): "
+        "send the photos as several jobs"
+    )
+
+
+def limit_body(app: ASGIApp, limit_mb: float) -> ASGIApp:
+    """A pure ASGI wrapper: a declared Content-Length over the limit is answered 413 before
+    a byte is read; otherwise the body is counted as it arrives, and the first message past
+    the limit raises a 413 (the form parser stops there: a chunked or lying request is never
+    read whole). The connection is closed after either answer."""
+    limit = int(limit_mb * 2**20)
+
+    async def limited(scope: Scope, receive: Receive, send: Send) -> None:
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            response = JSONResponse(
+                {"detail": request_too_large(f"{int(declared) / 2**20:.1f} MB", limit_mb)},
+                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise HTTPException(
+                        status.HTTP_413_CONTENT_TOO_LARGE,
+                        request_too_large(f"over {limit_mb:g} MB", limit_mb),
+                        headers={"Connection": "close"},
+                    )
+            return message
+
+        await app(scope, counted, send)
+
+    return limited
+
+
+class UploadRoute(APIRoute):
+    """The route of POST /v1/jobs: its body limited as it arrives (limit_body), its form
+    read by UploadParser (UploadRequest)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await limit_body(super().handle, settings().max_request_mb)(scope, receive, send)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def with_upload_parser(request: Request) -> Response:
+            owner_of_headers(request.headers)  # 401 before a byte of the body is read
+            return await handler(UploadRequest(request.scope, request.receive))
+
+        return with_upload_parser
