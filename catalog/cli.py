@@ -29,6 +29,7 @@ Background = Annotated[str, typer.Option(help="Background of flattened images: w
 Format = Annotated[str, typer.Option("--format", help="Image format: jpeg, png or webp.")]
 SwatchSize = Annotated[int, typer.Option(help="Swatch side in pixels.")]
 PaletteSize = Annotated[int, typer.Option(help="Colours in each palette (k of k-means).")]
+BUILTIN_STYLES = "full-look, headless, head-to-knees, marketplace-square"
 ALL_GARMENTS = ",".join(GARMENTS)
 # Where the gateway is, for submit/status/fetch.
 Url = Annotated[str, typer.Option("--url", envvar="CATALOG_URL", help="The Catalog gateway.")]
@@ -55,10 +56,14 @@ def run(
     fmt: Format = "jpeg",
     swatch_size: SwatchSize = 50,
     palette_size: PaletteSize = 5,
+    style: str | None = typer.Option(
+        None, "--style", help=f"A style guide: a YAML or JSON file, or a built-in ({BUILTIN_STYLES})."
+    ),
 ) -> None:
     """Run the whole pipeline in this process (no server) and write DIR/index.html."""
     from catalog.runner import run as run_pipeline
     from shared.imageio import collect_photos
+    from shared.styles import GuideError, load_guide
 
     try:
         options = Options(
@@ -68,7 +73,11 @@ def run(
             format=fmt,
             swatch_size=swatch_size,
             palette_size=palette_size,
+            style=load_guide(style) if style else None,
         )
+    except GuideError as exc:
+        say(f"[red]error:[/red] invalid style guide {escape(style or '')}: {escape(str(exc))}")
+        raise typer.Exit(1) from None
     except ValidationError as exc:  # before any photo runs, with the gateway's wording
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         say(f"[red]error:[/red] invalid options: {escape(problems)}")
@@ -150,6 +159,9 @@ def submit(
     fmt: Format = "jpeg",
     swatch_size: SwatchSize = 50,
     palette_size: PaletteSize = 5,
+    style: str | None = typer.Option(
+        None, "--style", help="A style guide by name: a built-in or one stored for the key (POST /v1/styles)."
+    ),
     webhook_url: str | None = typer.Option(None, help="http(s) URL the gateway calls once when the job ends."),
     idempotency_key: str | None = typer.Option(None, help="A retry with the same key returns the first job."),
     url: Url = DEFAULT_URL,
@@ -176,6 +188,8 @@ def submit(
         "swatch_size": swatch_size,
         "palette_size": palette_size,
     }
+    if style:
+        options["style"] = style
     with _gateway(url, api_key) as client:
         job = client.submit(files, options, idempotency_key=idempotency_key, webhook_url=webhook_url)
         say(f"job {job.id} {job.status}, {job.progress.total} photos: {job.links.self}")

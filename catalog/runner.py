@@ -25,7 +25,7 @@ import services.pose.step
 import services.segment.step  # noqa: F401  (each registers its stage's step)
 from services.color.step import skeleton_view
 from shared.gallery import write_gallery
-from shared.imageio import ImageError, collect_photos, on_white, read_image, read_png
+from shared.imageio import ImageError, collect_photos, cutout, on_white, read_image, read_png
 from shared.schemas import ImageRecord, Item, Manifest, Options, Person, PhotoState, slugify
 from shared.settings import settings
 from shared.stage import Artifacts, StepContext, run_steps
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class ItemResult:
     item: Item  # files filled in when written
-    image: np.ndarray  # RGB crop of the photo (garment) or the product on white
+    image: np.ndarray  # RGB crop of the photo (garment, look) or the product on white
     cutout: np.ndarray  # RGBA, alpha from the matte
 
 
@@ -75,8 +75,8 @@ def analyse(rgb: np.ndarray, options: Options) -> PhotoResult:
         for item in state.items:
             assert item.files is not None and item.files.cutout is not None
             rgba = read_png(store.get(f"{prefix}/out/{item.files.cutout}"))
-            x0, y0, x1, y1 = item.box
-            image = rgb[y0:y1, x0:x1] if item.type == "garment" else on_white(rgba)
+            # The photo in a garment's or look's box (black where a style guide pads it).
+            image = cutout(rgb, None, item.box)[..., :3] if item.type != "product" else on_white(rgba)
             items.append(ItemResult(item.to_item(), image, rgba))
         return PhotoResult(state.kind, state.people, items, skeleton_view(rgb, state.people), state.timings_ms)
     finally:

@@ -25,14 +25,17 @@ figcaption{font-size:.8rem;line-height:1.4}
 .swatch img{width:24px;height:24px;border:1px solid #0003}
 .palette{display:flex;height:10px;border-radius:3px;overflow:hidden;margin-top:.25rem}
 .failed{color:#a40000}
+.skipped{color:#8a5a00;font-size:.8rem}
 .kind{font-size:.75rem;background:#eee;border-radius:3px;padding:0 .3rem;margin-left:.4rem}
 """
 
 
 def _item(item: Item) -> str:
-    label = item.garment or "product"
-    # A garment is shown as its framed crop; a product as its cutout (on a checkerboard).
-    shown = item.files.image if item.type == "garment" else (item.files.cutout or item.files.image)
+    label = item.garment or ("look" if item.type == "look" else "product")
+    # A garment or look is shown as its framed crop; a product as its cutout (on a
+    # checkerboard), or its packshot where a style guide made one.
+    framed = item.type != "product" or item.size is not None
+    shown = item.files.image if framed else (item.files.cutout or item.files.image)
     c = item.color
     palette = (
         "".join(
@@ -42,9 +45,10 @@ def _item(item: Item) -> str:
         if c
         else ""
     )
+    category = f" · {escape(item.category)} ({item.category_score or 0:.2f})" if item.category else ""
     return f"""<figure>
 <img class="crop" src="{escape(shown)}" alt="{escape(label)}">
-<figcaption><b>{escape(label)}</b> · {escape(item.category)} ({item.category_score:.2f})
+<figcaption><b>{escape(label)}</b>{category}
 <div class="swatch"><img src="{escape(item.files.swatch or "")}" alt="swatch">
 <code>{escape(c.hex if c else "")}</code> {escape(c.name if c else "")}</div>
 <div class="palette">{palette}</div>
@@ -58,6 +62,8 @@ def _photo(record: ImageRecord) -> str:
         return f'<section><h2>{title}</h2><p class="failed">Failed: {escape(record.error or "")}</p></section>'
     people = f" · {record.people} people" if record.kind == "person" else ""
     items = "".join(_item(i) for i in record.items) or "<p>No items found.</p>"
+    skipped = "".join(f'<p class="skipped">{escape(s.output)} not made: {escape(s.reason)}</p>' for s in record.skipped)
+    items += skipped
     return f"""<section><h2>{title}<span class="kind">{escape(record.kind or "")}{people}</span></h2>
 <div class="photo"><img src="{escape(record.preview or "")}" alt="{title}"><div class="items">{items}</div></div></section>"""  # noqa: E501
 

@@ -178,17 +178,47 @@ def encode_image(
     return buf.getvalue()
 
 
-def cutout(rgb: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """RGBA crop of the box of a photo, a matte (HxW in [0, 1]) as its alpha channel."""
+def cutout(rgb: np.ndarray, alpha: np.ndarray | None, box: tuple[int, int, int, int]) -> np.ndarray:
+    """RGBA crop of the box of a photo, a matte (HxW in [0, 1]) as its alpha channel (None:
+    opaque). Where the box passes the photo's edge (a padded crop) it is transparent."""
     x0, y0, x1, y1 = box
-    a = (np.clip(alpha[y0:y1, x0:x1], 0, 1) * 255).round().astype(np.uint8)
-    return np.dstack([rgb[y0:y1, x0:x1], a])
+    h, w = rgb.shape[:2]
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if (sx0, sy0, sx1, sy1) == (x0, y0, x1, y1):  # inside the photo: a plain slice
+        a = np.full((y1 - y0, x1 - x0), 255, np.uint8) if alpha is None else _alpha_bytes(alpha[y0:y1, x0:x1])
+        return np.dstack([rgb[y0:y1, x0:x1], a])
+    out = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
+    if sx1 > sx0 and sy1 > sy0:
+        inside = (slice(sy0 - y0, sy1 - y0), slice(sx0 - x0, sx1 - x0))
+        out[inside][..., :3] = rgb[sy0:sy1, sx0:sx1]
+        out[inside][..., 3] = 255 if alpha is None else _alpha_bytes(alpha[sy0:sy1, sx0:sx1])
+    return out
+
+
+def _alpha_bytes(alpha: np.ndarray) -> np.ndarray:
+    return (np.clip(alpha, 0, 1) * 255).round().astype(np.uint8)
+
+
+def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An image at width x height: area-averaged when shrinking, bicubic when growing."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if (w, h) == tuple(size):
+        return image
+    shrink = size[0] * size[1] < w * h
+    return cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
 def on_white(rgba: np.ndarray) -> np.ndarray:
     """An RGBA image composited onto white, as RGB."""
+    return on_colour(rgba, WHITE)
+
+
+def on_colour(rgba: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
+    """An RGBA image composited onto an opaque colour, as RGB."""
     a = rgba[..., 3:].astype(np.float32) / 255.0
-    return (rgba[..., :3] * a + 255.0 * (1 - a)).round().astype(np.uint8)
+    return (rgba[..., :3] * a + np.array(rgb, np.float32) * (1 - a)).round().astype(np.uint8)
 
 
 def png_bytes(array: np.ndarray) -> bytes:

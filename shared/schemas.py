@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from shared.chain import FIRST_STAGE, Stage, next_stage
 from shared.imageio import parse_background
+from shared.styles import StyleGuide, StyleRef
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
 Garment = Literal["top", "bottom", "headwear", "shoes"]
@@ -70,16 +71,29 @@ class ItemFiles(BaseModel):
     swatch: str | None = None
 
 
+ItemType = Literal["garment", "look", "product"]
+
+
 class Item(BaseModel):
-    type: Literal["garment", "product"]
+    type: ItemType  # a look is a style guide's whole-person output
     garment: Garment | None = None
-    person: int | None = None  # index of the person a garment belongs to
-    category: str
-    category_score: float
+    person: int | None = None  # index of the person a garment or look belongs to
+    category: str | None = None  # none for a look
+    category_score: float | None = None
     top3: list[CategoryScore] = Field(default_factory=list)
-    box: Box
+    box: Box  # garment, look: the photo's part shown (past its edge where padded); product: the instance
+    size: tuple[int, int] | None = None  # the image's width and height, where a style guide set them
+    warnings: list[str] = Field(default_factory=list)  # rules of the style guide met only in part
     files: ItemFiles
     color: ColorResult | None = None
+
+
+class Skipped(BaseModel):
+    """An output a style guide asked for that this photo could not give."""
+
+    output: str  # look, top, bottom, headwear, shoes or product
+    person: int | None = None
+    reason: str
 
 
 class ImageRecord(BaseModel):
@@ -93,6 +107,8 @@ class ImageRecord(BaseModel):
     preview: str | None = None  # the photo (skeleton drawn on people), relative to the output dir
     keypoints: list[list[Keypoint]] | None = None  # one list of 33 per person; null for products
     items: list[Item] = Field(default_factory=list)
+    style: StyleRef | None = None  # the guide that framed the images (name and content hash)
+    skipped: list[Skipped] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
@@ -108,6 +124,9 @@ class Options(BaseModel):
     format: Literal["png", "webp", "jpeg"] = "jpeg"
     swatch_size: int = Field(50, ge=4, le=1024)
     palette_size: int = Field(5, ge=1, le=12)
+    # The job's style guide, whole (so a guide changed or deleted later does not change
+    # the job); with none, crops follow aspect and padding.
+    style: StyleGuide | None = None
 
     @field_validator("background")
     @classmethod
@@ -132,11 +151,14 @@ class Manifest(BaseModel):
 class ItemState(BaseModel):
     """One catalog item as the stages fill it in."""
 
-    type: Literal["garment", "product"]
+    type: ItemType
     garment: Garment | None = None
     person: int | None = None
-    region: Box | None = None  # garment: the tight region from the keypoints, before framing
-    box: Box  # the framed crop (garment) or the instance's box (product)
+    region: Box | None = None  # garment, look: the tight region from the keypoints, before framing
+    box: Box  # the framed crop (garment, look) or the instance's box (product)
+    size: tuple[int, int] | None = None
+    background: str | None = None  # the style guide's, where it sets one for this output
+    warnings: list[str] = Field(default_factory=list)
     category: str | None = None
     category_score: float | None = None
     top3: list[CategoryScore] = Field(default_factory=list)
@@ -154,6 +176,8 @@ class ItemState(BaseModel):
             category_score=self.category_score,
             top3=self.top3,
             box=self.box,
+            size=self.size,
+            warnings=self.warnings,
             files=self.files or ItemFiles(image=""),
             color=self.color,
         )
@@ -169,6 +193,8 @@ class PhotoState(BaseModel):
     height: int | None = None
     people: list[Person] = Field(default_factory=list)
     items: list[ItemState] = Field(default_factory=list)
+    skipped: list[Skipped] = Field(default_factory=list)
+    style: StyleRef | None = None
     preview: str | None = None
     timings_ms: dict[str, float] = Field(default_factory=dict)
     done: list[Stage] = Field(default_factory=list)  # stages finished, in order
@@ -194,6 +220,8 @@ class PhotoState(BaseModel):
             preview=self.preview,
             keypoints=[p.keypoints for p in self.people] if self.kind == "person" else None,
             items=[i.to_item() for i in self.items],
+            style=self.style,
+            skipped=self.skipped,
             timings_ms=self.timings_ms,
         )
 

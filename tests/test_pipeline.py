@@ -259,22 +259,22 @@ def test_item_writer_honours_format_background_and_swatch_size(tmp_path):
     transparent cutout, two items of one photo."""
     from catalog.runner import local_files
     from services.color.step import item_names, write_item_files
-    from shared.schemas import ColorResult, Item, ItemFiles, PaletteEntry
+    from shared.schemas import ColorResult, ItemState, PaletteEntry
 
     yy, xx = np.mgrid[:60, :80]
     disc = (yy - 30) ** 2 + (xx - 40) ** 2 < 25**2
     rgba = np.zeros((60, 80, 4), np.uint8)
     rgba[disc] = (200, 0, 0, 255)
     red = ColorResult(hex="#c80000", rgb=(200, 0, 0), name="red", palette=[PaletteEntry(hex="#c80000", rgb=(200, 0, 0), share=1.0)])
-    items = [Item(type="product", category="background-other", category_score=0.9, box=(0, 0, 80, 60),
-                  files=ItemFiles(image=""), color=red) for _ in range(2)]
+    items = [ItemState(type="product", category="background-other", category_score=0.9, box=(0, 0, 80, 60),
+                       color=red) for _ in range(2)]
     for options, fmt, mode in [
         (Options(format="png", background="transparent", swatch_size=20), "PNG", "RGBA"),
         (Options(format="webp", background="#0000ff", swatch_size=20), "WEBP", "RGB"),
     ]:
         out = tmp_path / options.format
         files = local_files(out, "disc")
-        written = [write_item_files(files, name, it, rgba[..., :3].copy(), rgba, options)
+        written = [write_item_files(files, name, it, rgba, rgba, options)
                    for it, name in zip(items, item_names(items))]
         names = [f.image for f in written] + [f.cutout for f in written]
         assert len(set(names)) == 4, f"two items or an image and a cutout share a file: {names}"

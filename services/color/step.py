@@ -12,11 +12,13 @@ import numpy as np
 
 from services.color.logic import dominant_color, swatch, without_tone
 from services.color.names import lab_of
+from services.color.packshot import packshot
 from services.color.settings import color_settings
 from services.pose.body import draw_skeleton, face_mask, garment_body_mask
-from shared.imageio import cutout, encode_image, on_white, read_png
+from shared.imageio import cutout, encode_image, on_colour, parse_background, read_png, resize_to
 from shared.schemas import ITEM_ALPHA, ColorResult, ItemFiles, ItemState, Options, Person
 from shared.stage import MATTE, Artifacts, StepContext, register_step
+from shared.styles import StyleRef
 
 
 @register_step("color")
@@ -31,14 +33,16 @@ def step_color(ctx: StepContext) -> None:
         skins: dict[int, np.ndarray | None] = {}
         with ctx.timed("color"):
             for item in state.items:
-                assert item.person is not None and item.garment is not None and item.region is not None
+                assert item.person is not None and item.region is not None
                 person = state.people[item.person]
                 if item.person not in skins:
                     skins[item.person] = skin_tone(rgb, person)
                 x0, y0, x1, y1 = item.region
                 in_region = np.zeros_like(person_pixels)
                 in_region[y0:y1, x0:x1] = True
-                on_body = garment_body_mask(person, item.garment, w, h) & person_pixels
+                # A look's colour is its person's, a garment's its own fabric's.
+                on_body = in_region if item.garment is None else garment_body_mask(person, item.garment, w, h)
+                on_body = on_body & person_pixels
                 tone = skins[item.person]
                 if tone is not None:
                     on_body = without_tone(rgb, on_body, tone)
@@ -49,7 +53,7 @@ def step_color(ctx: StepContext) -> None:
             x0, y0, x1, y1 = item.region
             garment_alpha = np.zeros_like(alpha)
             garment_alpha[y0:y1, x0:x1] = alpha[y0:y1, x0:x1]
-            images.append((_crop(rgb, item.box), cutout(rgb, garment_alpha, item.box)))
+            images.append(styled_crop(rgb, garment_alpha, item, options.background))
     else:
         cutouts = [read_png(ctx.files.get_work(item.work_cutout or "")) for item in state.items]
         with ctx.timed("color"):
@@ -58,7 +62,15 @@ def step_color(ctx: StepContext) -> None:
                 x0, y0, x1, y1 = item.box
                 alpha[y0:y1, x0:x1] = rgba[..., 3] / np.float32(255)
                 item.color = _colour(rgb, alpha > ITEM_ALPHA, alpha > s.fallback_alpha, options.palette_size)
-        images = [(on_white(rgba), rgba) for rgba in cutouts]
+        packshot_rule = options.style.product if options.style else None
+        for item, rgba in zip(state.items, cutouts):
+            if packshot_rule:
+                item.size, item.background = packshot_rule.size, packshot_rule.background
+                images.append((packshot(rgba, packshot_rule), rgba))
+            else:
+                images.append((rgba, rgba))
+    if options.style:
+        state.style = StyleRef(name=options.style.name, sha256=options.style.sha256)
     preview = fit_preview(skeleton_view(rgb, state.people), s.preview_side)
     state.preview = ctx.files.put_file("preview.jpg", encode_image(preview, "jpeg"))
     for item, name, (image, rgba) in zip(state.items, item_names(state.items), images):
@@ -67,31 +79,47 @@ def step_color(ctx: StepContext) -> None:
     ctx.finish("color")
 
 
+def styled_crop(
+    rgb: np.ndarray, garment_alpha: np.ndarray, item: ItemState, background: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """A garment's or look's image (the photo in its box) and cutout (its region of the
+    person), both in the box, padded where the box passes the photo's edge and at the
+    style guide's size. The image is flattened onto its background before it is resized,
+    so no dark fringe grows where the padding meets the photo."""
+    image, cut = cutout(rgb, None, item.box), cutout(rgb, garment_alpha, item.box)
+    if item.size is None and image[..., 3].all():
+        return image[..., :3], cut
+    fill = parse_background(item.background or background)
+    if fill is not None:
+        image = on_colour(image, fill)
+    return (resize_to(image, item.size), resize_to(cut, item.size)) if item.size else (image, cut)
+
+
 # --- the catalog files --------------------------------------------------------------------------
 
 
 def item_names(items: list[ItemState]) -> list[str]:
     """File base names: a garment by its name ("top"; "top-2" for a second person's), a
-    product as "item-1", "item-2", ..."""
+    look as "look" ("look-2"), a product as "item-1", "item-2", ..."""
     counts: dict[str, int] = {}
     names = []
     for item in items:
-        base = item.garment or "item"
+        base = item.garment or ("look" if item.type == "look" else "item")
         counts[base] = counts.get(base, 0) + 1
-        names.append(base if counts[base] == 1 and item.garment else f"{base}-{counts[base]}")
+        names.append(base if counts[base] == 1 and base != "item" else f"{base}-{counts[base]}")
     return names
 
 
 def write_item_files(
     files: Artifacts, name: str, item: ItemState, image: np.ndarray, rgba: np.ndarray, options: Options
 ) -> ItemFiles:
-    """An item's image (garment: the framed crop; product: the cutout on the chosen
-    background), its RGBA cutout and its colour swatch."""
+    """An item's image (garment, look: the framed crop; product: the cutout or packshot,
+    on the chosen background), its RGBA cutout and its colour swatch."""
     assert item.color is not None
     ext = "jpg" if options.format == "jpeg" else options.format
-    shown = image if item.type == "garment" else rgba
+    background = item.background or options.background
     return ItemFiles(
-        image=files.put_file(f"{name}.{ext}", encode_image(shown, options.format, background=options.background)),
+        image=files.put_file(f"{name}.{ext}", encode_image(image, options.format, background=background)),
         cutout=files.put_file(f"{name}-cutout.png", encode_image(rgba, "png", background="transparent")),
         swatch=files.put_file(
             f"{name}-swatch.png", encode_image(np.asarray(swatch(item.color.rgb, options.swatch_size)), "png")
@@ -114,11 +142,6 @@ def fit_preview(rgb: np.ndarray, side: int) -> np.ndarray:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _crop(rgb: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    return rgb[y0:y1, x0:x1]
 
 
 def _colour(rgb: np.ndarray, mask: np.ndarray, fallback: np.ndarray, k: int) -> ColorResult:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from services.pose.settings import pose_settings
-from shared.schemas import AspectPreset, Box, Garment, Person
+from shared.schemas import AspectPreset, Box, Garment, Keypoint, Person
 
 LANDMARKS = (
     "nose",
@@ -100,6 +100,18 @@ class Body:
         return float(np.linalg.norm(self.mid("left_shoulder", "right_shoulder") - self.mid("left_hip", "right_hip")))
 
 
+def person_box(keypoints: list[Keypoint], width: int, height: int) -> Box:
+    """The body's extent from its visible points, widened by a head's size for hair and
+    hands, clipped to the image."""
+    visible = pose_settings().visible
+    pts = np.array([[k.x, k.y] for k in keypoints if k.visibility >= visible] or [[k.x, k.y] for k in keypoints])
+    head = np.linalg.norm(np.array([keypoints[7].x - keypoints[8].x, keypoints[7].y - keypoints[8].y]))
+    margin = max(head, 0.05 * (pts[:, 1].max() - pts[:, 1].min()))
+    x0, y0 = pts.min(axis=0) - margin
+    x1, y1 = pts.max(axis=0) + margin
+    return clip((x0, y0 - margin, x1, y1), width, height)
+
+
 def clip(box, width: int, height: int) -> Box:
     x0, y0, x1, y1 = box
     return (
@@ -127,12 +139,13 @@ def frame(box, width: int, height: int, aspect: AspectPreset = "3:4", padding: f
             grow = (bw / ratio - bh) / 2
             y0, y1 = y0 - grow, y1 + grow
     # Shift back into the frame where the box fits, so the aspect is kept.
-    x0, x1 = _shift(x0, x1, width)
-    y0, y1 = _shift(y0, y1, height)
+    x0, x1 = shift_inside(x0, x1, width)
+    y0, y1 = shift_inside(y0, y1, height)
     return clip((x0, y0, x1, y1), width, height)
 
 
-def _shift(lo: float, hi: float, size: int) -> tuple[float, float]:
+def shift_inside(lo: float, hi: float, size: int) -> tuple[float, float]:
+    """A span moved inside [0, size] where it fits, else the whole of it."""
     if hi - lo >= size:
         return 0.0, float(size)
     if lo < 0:

@@ -4,13 +4,16 @@ the classifier's say on which kind of garment each is and whether a hat is worn.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
-from services.pose.body import LANDMARKS, clip, frame, garment_regions
+from services.pose.body import LANDMARKS, frame, garment_regions, person_box
+from services.pose.framing import CannotFrame, frame_output
 from services.pose.models import pose_estimator
-from services.pose.settings import pose_settings
+from services.pose.settings import PoseSettings, pose_settings
 from shared.classifier import best_within, headwear_score
-from shared.schemas import AspectPreset, Box, CategoryScore, Garment, ItemState, Keypoint, Person
+from shared.schemas import Box, CategoryScore, Garment, ItemState, Keypoint, Options, Person, Skipped
 
 # Which catalog categories a garment crop can be; the classifier picks among them.
 GARMENT_CATEGORIES: dict[Garment, tuple[str, ...]] = {
@@ -40,41 +43,66 @@ def torso_coverage(person_matte: np.ndarray, person: Person) -> float:
     return float(person_matte[mask > 0].mean()) if mask.any() else 0.0
 
 
-def garment_items(
-    rgb: np.ndarray, people: list[Person], garments: list[Garment], aspect: AspectPreset, padding: float
-) -> list[ItemState]:
-    """Every person's garments wanted: the tight region from the keypoints, the box framed
-    to the aspect preset, and the garment's kind among its categories. Headwear is kept
-    only when the classifier sees a hat on the head region."""
+def garment_items(rgb: np.ndarray, people: list[Person], options: Options) -> tuple[list[ItemState], list[Skipped]]:
+    """Every person's outputs wanted: for each garment, the tight region from the
+    keypoints, the garment's kind among its categories, and the box framed by the job's
+    style guide (or its aspect and padding); with a guide that asks for it, each person's
+    whole look too. Headwear is kept only when the classifier sees a hat on the head
+    region. An output the guide's rules cannot give is skipped, with the reason."""
     h, w = rgb.shape[:2]
     s = pose_settings()
-    items = []
+    guide = options.style
+    rules = guide.outputs.given() if guide else {}
+    items: list[ItemState] = []
+    skipped: list[Skipped] = []
     for index, person in enumerate(people):
-        for garment, region in garment_regions(person, w, h).items():
-            if garment not in garments:
+        regions: dict[str, Box] = {}
+        if "look" in rules:
+            regions["look"] = person.box
+        regions.update(garment_regions(person, w, h).items())
+        for output, region in regions.items():
+            if output != "look" and (output not in options.garments or (guide and output not in rules)):
                 continue
-            x0, y0, x1, y1 = region
-            crop = rgb[y0:y1, x0:x1]
-            if garment == "headwear":
-                score = headwear_score(crop)
-                if score < s.headwear_min_score:
+            item = ItemState(type="look", person=index, region=region, box=region)
+            if output != "look":
+                category = _garment_category(rgb, cast(Garment, output), region, s)
+                if category is None:
                     continue
-                category = CategoryScore(category="accessories/hats", score=round(score, 4))
-            else:
-                category = best_within(crop, GARMENT_CATEGORIES[garment], s.garment_min_score)
-            items.append(
-                ItemState(
-                    type="garment",
-                    garment=garment,
-                    person=index,
-                    region=region,
-                    box=frame(region, w, h, aspect, padding),
-                    category=category.category,
-                    category_score=category.score,
-                    top3=[category],
+                item = item.model_copy(
+                    update={
+                        "type": "garment",
+                        "garment": output,
+                        "category": category.category,
+                        "category_score": category.score,
+                        "top3": [category],
+                    }
                 )
-            )
-    return items
+            if not guide:
+                item.box = frame(region, w, h, options.aspect, options.padding)
+                items.append(item)
+                continue
+            rule = rules[output]
+            try:
+                framed = frame_output(rule, person, region, w, h)
+            except CannotFrame as exc:
+                skipped.append(Skipped(output=output, person=index, reason=str(exc)))
+                continue
+            item.box, item.size, item.warnings = framed.box, framed.size, framed.warnings
+            item.background = rule.background
+            items.append(item)
+    return items, skipped
+
+
+def _garment_category(rgb: np.ndarray, garment: Garment, region: Box, s: PoseSettings) -> CategoryScore | None:
+    """The garment's kind among its categories; None for headwear where no hat is seen."""
+    x0, y0, x1, y1 = region
+    crop = rgb[y0:y1, x0:x1]
+    if garment == "headwear":
+        score = headwear_score(crop)
+        if score < s.headwear_min_score:
+            return None
+        return CategoryScore(category="accessories/hats", score=round(score, 4))
+    return best_within(crop, GARMENT_CATEGORIES[garment], s.garment_min_score)
 
 
 def _landmarks(rgb: np.ndarray) -> list[Keypoint] | None:
@@ -96,18 +124,6 @@ def _landmarks_with_margin(rgb: np.ndarray, share: float) -> list[Keypoint] | No
     if keypoints is None:
         return None
     return [kp.model_copy(update={"x": kp.x - m, "y": kp.y - m}) for kp in keypoints]
-
-
-def _person_box(keypoints: list[Keypoint], width: int, height: int) -> Box:
-    """The body's extent from its visible points, widened by a head's size for hair and
-    hands, clipped to the image."""
-    visible = pose_settings().visible
-    pts = np.array([[k.x, k.y] for k in keypoints if k.visibility >= visible] or [[k.x, k.y] for k in keypoints])
-    head = np.linalg.norm(np.array([keypoints[7].x - keypoints[8].x, keypoints[7].y - keypoints[8].y]))
-    margin = max(head, 0.05 * (pts[:, 1].max() - pts[:, 1].min()))
-    x0, y0 = pts.min(axis=0) - margin
-    x1, y1 = pts.max(axis=0) + margin
-    return clip((x0, y0 - margin, x1, y1), width, height)
 
 
 def _is_body(keypoints: list[Keypoint]) -> bool:
@@ -133,7 +149,7 @@ def estimate_people(rgb: np.ndarray) -> list[Person]:
             keypoints = _landmarks_with_margin(work, s.margin_share)
         if keypoints is None or not _is_body(keypoints):
             break
-        box = _person_box(keypoints, w, h)
+        box = person_box(keypoints, w, h)
         if any(_overlap(box, p.box) > s.same_person_overlap for p in people):
             break  # the same person found again through the grey patch
         people.append(Person(box=box, keypoints=keypoints))

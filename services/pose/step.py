@@ -15,9 +15,5 @@ def step_pose(ctx: StepContext) -> None:
         people = find_people(rgb, read_array(ctx.files.get_work(PERSON_MATTE)))
         state.people = people
         state.kind = "person" if people else "product"
-        if people:
-            options = ctx.options
-            state.items = garment_items(rgb, people, options.garments, options.aspect, options.padding)
-        else:
-            state.items = []
+        state.items, state.skipped = garment_items(rgb, people, ctx.options) if people else ([], [])
     ctx.finish("pose")
