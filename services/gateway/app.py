@@ -31,6 +31,7 @@ from services.gateway.headers import SecurityHeaders, TrustedHosts, docs_page, h
 from services.gateway.jobs_api import router as jobs_router
 from services.gateway.log_context import JobLogContext
 from services.gateway.storage_errors import RETRY_AFTER
+from services.gateway.styles_api import router as styles_router
 from shared.api_models import ErrorBody
 from shared.chain import QUEUES
 from shared.jobs.store import job_store
@@ -112,6 +113,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     app.include_router(jobs_router)
+    app.include_router(styles_router)
     add_docs(app)
     # Inside the metrics middleware (a refused Host is counted); links never name an
     # untrusted Host (services.gateway.headers).

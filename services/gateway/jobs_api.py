@@ -29,6 +29,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from services.gateway.auth import caller
 from services.gateway.headers import public_base, public_url_for
 from services.gateway.storage_errors import storage_calls
+from services.gateway.styles_api import job_style
 from services.gateway.uploads import JobForm, UploadRoute, check_webhook_url, fingerprint, read_uploads, refusal
 from shared.api_models import ErrorBody, JobList, JobPublic, JobSummary, Refusal
 from shared.dispatch import submit_images
@@ -115,7 +116,7 @@ def create_job(
     form: Annotated[JobForm, Form()],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ):
-    options = form.options()
+    options = form.options().model_copy(update={"style": job_style(owner, form.style)})
     webhook_url = check_webhook_url(form.webhook_url)
     uploads = read_uploads(files)
     if all(u.error for u in uploads):

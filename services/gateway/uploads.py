@@ -52,11 +52,14 @@ class JobForm(BaseModel):
     swatch_size: str | None = Field(None, description="Swatch side in pixels")
     palette_size: str | None = Field(None, description="Colours per palette")
     padding: str | None = Field(None, description="Margin around a crop, as a share of its size")
+    style: str | None = Field(
+        None, max_length=64, description="A style guide's name (GET /v1/styles), or 'none'; left out: the key's default"
+    )
     webhook_url: str | None = Field(None, description="Called once when the job ends")
 
     def options(self) -> Options:
         """Options from the fields sent (the rest keep their defaults); 422 names the field."""
-        given = {k: v for k, v in self.model_dump(exclude={"webhook_url"}).items() if v not in (None, "")}
+        given = {k: v for k, v in self.model_dump(exclude={"webhook_url", "style"}).items() if v not in (None, "")}
         if "garments" in given:
             given["garments"] = [g.strip() for g in given["garments"].split(",") if g.strip()]
         try:
