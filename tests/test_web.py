@@ -330,3 +330,166 @@ def test_keyboard_reaches_the_file_picker(browser, gateway, key):
     outline = page.evaluate("getComputedStyle(document.querySelector('#drop-zone')).outlineStyle")
     assert outline != "none"
     context.close()
+
+
+# --- style guides ------------------------------------------------------------------------------
+
+BUILTIN_STYLES = ("full-look", "headless", "head-to-knees", "marketplace-square")
+LOOK_RECT = '#sp-stage rect[data-output="look"][data-person="0"]'
+
+
+def rect_box(page, selector: str = LOOK_RECT) -> list[float]:
+    return [float(v) for v in page.locator(selector).get_attribute("data-box").split(",")]
+
+
+def test_style_preview_follows_the_guide_text(uploaded, browser, gateway, key, client):
+    manifest = client.get(f"/v1/jobs/{uploaded.id}/manifest").json()
+    record = next(r for r in manifest["images"] if r["source"] == FOOTBALLER.name)
+    context = keyed_context(browser, key)
+    page = context.new_page()
+    refused = []  # what the page's CSP blocked (the overlay must need no inline style)
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(f"{gateway.url}/jobs/{uploaded.id}")
+    wait_finished(page, timeout=30_000)
+
+    # The panel opens from the keyboard (a <details>), and lists the guides.
+    summary = page.locator("#style-preview > summary")
+    summary.focus()
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator("#sp-body")).to_be_visible()
+    select = page.locator("#sp-style")
+    for name in BUILTIN_STYLES:
+        sync_api.expect(select.locator(f'option[value="{name}"]')).to_have_count(1)
+    select.select_option("full-look")
+    text = page.locator("#sp-text")
+    sync_api.expect(text).to_have_value(re.compile(r'"name": "full-look"'))
+    look = page.locator(LOOK_RECT)
+    sync_api.expect(look).to_have_count(1)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#sp-stage image'); return i && i.getAttribute('href')?.startsWith('blob:'); }",
+        timeout=30_000)
+
+    # The box is the server's, in photo pixels, and drawn where it lies on the photo shown.
+    expected = client.post("/v1/styles/preview", json={
+        "style": "full-look", "width": record["width"], "height": record["height"], "keypoints": record["keypoints"],
+    })
+    assert expected.status_code == 200, expected.text
+    want = next(o for o in expected.json()["outputs"] if o["output"] == "look" and o["person"] == 0)
+    before = rect_box(page)
+    assert before == want["box"]
+    photo_on_screen = page.locator("#sp-stage image").bounding_box()
+    rect_on_screen = look.bounding_box()
+    scale = photo_on_screen["width"] / record["width"]
+    assert abs(photo_on_screen["height"] / record["height"] - scale) < 0.01 * scale
+    assert abs(rect_on_screen["x"] - (photo_on_screen["x"] + before[0] * scale)) < 4
+    assert abs(rect_on_screen["y"] - (photo_on_screen["y"] + before[1] * scale)) < 4
+    assert abs(rect_on_screen["width"] - (before[2] - before[0]) * scale) < 6
+    assert look.locator("xpath=following-sibling::*[local-name()='text']").text_content() == "look"
+
+    # The eyes at 30% instead of 12%: the crop starts higher in the photo.
+    guide = text.input_value()
+    edited, n = re.subn(r'"at": 12(?:\.0)?(?=\D)', '"at": 30', guide)
+    assert n == 1, guide
+    text.fill(edited)
+    page.wait_for_function(
+        """([sel, y0]) => { const r = document.querySelector(sel); return r && Number(r.dataset.box.split(",")[1]) < y0; }""",
+        arg=[LOOK_RECT, before[1]], timeout=10_000)
+    after = rect_box(page)
+    assert after[1] < before[1]
+    sync_api.expect(page.locator("#sp-error")).to_be_hidden()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#style-preview").screenshot(path=str(ARTIFACTS / "web-style-preview.png"))
+
+    # A field the schema does not know: its path is named, the last good boxes stay.
+    text.fill(edited.replace('"look": {', '"look": {\n      "frobnicate": 1,', 1))
+    error = page.locator("#sp-error")
+    sync_api.expect(error).to_be_visible()
+    sync_api.expect(error).to_contain_text("outputs.look.frobnicate")
+    assert rect_box(page) == after
+
+    # Saved under a built-in's name: refused, with the server's reason; renamed: saved and listed.
+    text.fill(edited)
+    sync_api.expect(error).to_be_hidden()
+    page.get_by_role("button", name="Save as my guide").click()
+    sync_api.expect(page.locator("#sp-saved")).to_contain_text("Not saved")
+    text.fill(edited.replace('"name": "full-look"', '"name": "web-test-look"', 1))
+    page.get_by_role("button", name="Save as my guide").click()
+    try:
+        sync_api.expect(page.locator("#sp-saved")).to_contain_text('Saved as your guide "web-test-look"')
+        sync_api.expect(select).to_have_value("web-test-look")
+        assert client.get("/v1/styles/web-test-look").json()["outputs"]["look"]["anchor"]["at"] == 30
+    finally:
+        client.delete("/v1/styles/web-test-look")
+
+    # At phone width the panel fits: nothing scrolls sideways.
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth"), "the style preview scrolls sideways"
+    page.locator("#style-preview").screenshot(path=str(ARTIFACTS / "web-style-preview-phone.png"))
+    assert not refused, refused
+    context.close()
+
+
+def test_style_preview_says_when_there_is_no_person(browser, gateway, key, client):
+    job_id = submit_via_api(client, [("bottle.jpg", BOTTLE.read_bytes())])
+    context = keyed_context(browser, key)
+    page = context.new_page()
+    page.goto(f"{gateway.url}/jobs/{job_id}")
+    wait_finished(page, timeout=30_000)
+    page.locator("#style-preview > summary").click()
+    sync_api.expect(page.locator("#sp-none")).to_contain_text("no person photo")
+    sync_api.expect(page.locator("#sp-body")).to_be_hidden()
+    context.close()
+
+
+def test_upload_form_offers_the_style_guides(browser, gateway, client):
+    # The other key's default is preselected; "none" comes first.
+    other = gateway.api_keys[1]
+    headers = {"X-API-Key": other}
+    assert client.put("/v1/styles/default", json={"name": "marketplace-square"}, headers=headers).status_code == 200
+    try:
+        context = keyed_context(browser, other)
+        page = context.new_page()
+        page.goto(gateway.url + "/")
+        select = page.get_by_label("Style guide")
+        sync_api.expect(select).to_have_value("marketplace-square")
+        options = select.locator("option")
+        assert options.first.inner_text() == "none (aspect and padding)"
+        assert options.first.get_attribute("value") == "none"
+        values = [o.get_attribute("value") for o in options.all()]
+        assert set(BUILTIN_STYLES) <= set(values), values
+        context.close()
+    finally:
+        client.put("/v1/styles/default", json={"name": None}, headers=headers)
+
+
+def test_upload_with_a_style_guide_shows_the_look(browser, gateway, key, client):
+    context = keyed_context(browser, key)
+    page = context.new_page()
+    page.goto(gateway.url + "/")
+    select = page.get_by_label("Style guide")
+    sync_api.expect(select).to_have_value("none")  # this key has no default
+    select.select_option("full-look")
+    page.locator("#files").set_input_files([photo("styled.jpg", FOOTBALLER.read_bytes())])
+    page.get_by_role("button", name="Upload and process").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"), timeout=60_000)
+    job_id = page.url.rsplit("/", 1)[1]
+    wait_finished(page)
+
+    record = client.get(f"/v1/jobs/{job_id}/manifest").json()["images"][0]
+    assert record["style"]["name"] == "full-look"
+    card = page.locator('article[data-source="styled.jpg"]')
+    sync_api.expect(card.locator(".style-badge")).to_have_text("style: full-look")
+    look = card.locator('figure.item[data-type="look"]')
+    sync_api.expect(look).to_have_count(1)
+    sync_api.expect(look.locator(".item-title strong")).to_have_text("look")
+    sync_api.expect(look.locator(".category")).to_have_count(0)
+    wait_images_loaded(page, 'article[data-source="styled.jpg"] figure.item[data-type="look"] img')
+    item = next(i for i in record["items"] if i["type"] == "look")
+    assert look.locator("img.crop").evaluate("i => [i.naturalWidth, i.naturalHeight]") == item["size"]
+    # Warnings and outputs not made are listed, one line each.
+    warnings = [w for i in record["items"] for w in i["warnings"]]
+    assert card.locator(".warnings li").count() == len(warnings)
+    assert card.locator(".skipped li").count() == len(record["skipped"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    card.screenshot(path=str(ARTIFACTS / "web-gallery-styled.png"))
+    context.close()

@@ -56,6 +56,12 @@ function onUnauthorized() {
   return new AuthError("API key needed");
 }
 
+// A 401 to a request sent with a key since replaced (one in flight while the user saved a
+// new key) says nothing about the new key: the panel is not opened again for it.
+function unauthorized(sentKey) {
+  return sentKey === currentKey() ? onUnauthorized() : new AuthError("API key changed");
+}
+
 // A readable sentence from an error answer: FastAPI's detail is a string or a list of
 // {loc, msg}; a proxy may answer with plain text or HTML.
 function describe(status, body) {
@@ -81,8 +87,9 @@ async function readBody(response) {
 }
 
 async function api(path, options = {}) {
+  const sent = currentKey();
   const response = await fetch(path, { ...options, headers: { ...keyHeaders(), ...(options.headers || {}) } });
-  if (response.status === 401) throw onUnauthorized();
+  if (response.status === 401) throw unauthorized(sent);
   if (response.status === 204) return null;
   const body = await readBody(response);
   if (!response.ok) throw new ApiError(response.status, body, describe(response.status, body));
@@ -103,8 +110,9 @@ const blobs = new Map(); // file URL -> Promise<blob: URL>, for the job on scree
 function blobUrl(url) {
   if (!blobs.has(url)) {
     const p = (async () => {
+      const sent = currentKey();
       const response = await fetch(sameOrigin(url), { headers: keyHeaders() });
-      if (response.status === 401) throw onUnauthorized();
+      if (response.status === 401) throw unauthorized(sent);
       if (!response.ok) throw new Error(`${response.status} for ${url}`);
       return URL.createObjectURL(await response.blob());
     })();
@@ -163,6 +171,20 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// An SVG element, as el() makes an HTML one: each attribute set as given, "text" its text.
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined) continue;
+    if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
 const basename = (path) => String(path || "").split(/[\\/]/).pop();
 const percent = (x) => `${Math.round(x * 100)}%`;
 
@@ -194,6 +216,7 @@ function route() {
   } else {
     document.title = "Catalog";
     loadJobs();
+    loadUploadStyles();
     if (location.hash === "#jobs") $("#jobs").scrollIntoView();
   }
 }
@@ -219,6 +242,32 @@ document.addEventListener("click", (e) => {
   navigate(url.pathname + url.hash);
 });
 window.addEventListener("popstate", route);
+
+// --- style guides ---------------------------------------------------------------------
+
+// GET /v1/styles: {default, styles: [{name, description, builtin, sha256}]}.
+const loadStyles = () => api("/v1/styles");
+
+// Fills a <select> with the guides' names (built-ins first, as the server lists them),
+// after `first` options; keeps `chosen` when it is still there.
+function fillStyleSelect(select, styles, chosen, first = []) {
+  select.replaceChildren(...first, ...styles.map((g) => el("option", {
+    value: g.name, text: g.builtin ? g.name : `${g.name} (mine)`, title: g.description || null,
+  })));
+  if (chosen !== null && [...select.options].some((o) => o.value === chosen)) select.value = chosen;
+}
+
+// The upload form's select: the key's default is preselected until the user picks one.
+async function loadUploadStyles() {
+  const select = $("#style");
+  try {
+    const list = await loadStyles();
+    const chosen = select.dataset.touched ? select.value : (list.default || "none");
+    fillStyleSelect(select, list.styles, chosen, [el("option", { value: "none", text: "none (aspect and padding)" })]);
+  } catch {
+    // No key yet (the key panel says so) or a server without guides: "none" stays.
+  }
+}
 
 // --- upload ---------------------------------------------------------------------------
 
@@ -269,6 +318,7 @@ function setupUpload() {
   $("#background").addEventListener("change", (e) => {
     $("#background-color").hidden = e.target.value !== "custom";
   });
+  $("#style").addEventListener("change", (e) => { e.target.dataset.touched = "1"; });
   $("#upload-form").addEventListener("submit", (e) => { e.preventDefault(); submitJob(); });
 }
 
@@ -321,6 +371,7 @@ async function submitJob() {
   const bg = $("#background").value;
   form.append("background", bg === "custom" ? $("#background-color").value : bg);
   form.append("format", $("#format").value);
+  if ($("#style").value) form.append("style", $("#style").value);
 
   const button = $("#upload-button");
   const bar = $("#upload-progress");
@@ -460,6 +511,7 @@ function jobView(id) {
   $("#filter-kind").onchange = applyFilters;
   $("#filter-category").onchange = applyFilters;
   document.title = `Job ${id.slice(0, 8)} · Catalog`;
+  const preview = stylePreview();
 
   function showError(message) {
     const box = $("#job-error");
@@ -552,6 +604,7 @@ function jobView(id) {
       const manifest = await api(`${jobUrl}/manifest`);
       if (stopped) return true;
       renderGallery(manifest);
+      preview.setManifest(manifest, finished);
       shownDone = finished ? -2 : done;
       return true;
     } catch (err) {
@@ -624,6 +677,7 @@ function jobView(id) {
     stop() {
       stopped = true;
       clearTimeout(timer);
+      preview.stop();
       releaseBlobs();
     },
   };
@@ -639,7 +693,10 @@ function photoCard(record, options) {
     ? `person${record.people > 1 ? ` · ${record.people} people` : ""}` : (record.kind || "");
   card.append(el("header", { class: "card-head" },
     el("h3", { text: name }),
-    kind ? el("span", { class: "badge", text: kind }) : null));
+    kind ? el("span", { class: "badge", text: kind }) : null,
+    record.style ? el("span", {
+      class: "badge style-badge", text: `style: ${record.style.name}`, title: `sha256 ${record.style.sha256}`,
+    }) : null));
 
   if (record.status === "failed") {
     card.append(el("p", { class: "image-error", text: `Failed: ${record.error || "unknown error"}` }));
@@ -657,20 +714,34 @@ function photoCard(record, options) {
   (record.items || []).forEach((item, i) => items.append(itemCard(item, i, name, options)));
   if (!(record.items || []).length) items.append(el("p", { class: "hint", text: "No items found." }));
   body.append(items);
+  const skipped = record.skipped || [];
+  if (skipped.length) {
+    items.append(el("ul", { class: "skipped", "aria-label": "Not made" },
+      skipped.map((s) => el("li", { dataset: { output: s.output } },
+        el("strong", { text: outputLabel(s.output, s.person, record.people) }), ` not made: ${s.reason}`))));
+  }
   card.append(body);
   return card;
+}
+
+// "look", or "look 2" for the second person of a photo with several.
+function outputLabel(output, person, people) {
+  return people > 1 && typeof person === "number" ? `${output} ${person + 1}` : output;
 }
 
 function itemCard(item, index, photoName, options) {
   const label = item.garment || (item.type === "product" ? `product ${index + 1}` : item.type);
   const files = item.files || {};
-  // A garment is shown as its framed crop; a product as its cutout, on a checkerboard so
-  // transparency shows. A crop on a transparent background gets the checkerboard too.
-  const cutoutShown = item.type !== "garment" && files.cutout;
+  // A garment or look is shown as its framed crop; a product as its cutout, on a
+  // checkerboard so transparency shows, or as its packshot where a style guide set a size.
+  // A crop on a transparent background gets the checkerboard too.
+  const cutoutShown = item.type === "product" && !item.size && files.cutout;
   const shown = cutoutShown ? files.cutout : files.image;
   const transparent = cutoutShown || options.background === "transparent";
   const img = el("img", { class: "crop", alt: `${label} from ${photoName}` });
   if (shown) showImage(img, shown);
+  // A guide's output size sets the frame's shape (a square stays square).
+  const frameStyle = item.size ? `aspect-ratio:${item.size[0]} / ${item.size[1]}` : null;
 
   const color = item.color;
   // Garment scores can be tiny (the share among the kinds a garment allows): two
@@ -678,9 +749,15 @@ function itemCard(item, index, photoName, options) {
   const s = item.category_score;
   const score = typeof s === "number" ? ` ${s >= 0.1 ? s.toFixed(2) : s.toPrecision(2)}` : "";
   const info = el("div", { class: "item-info" },
-    el("p", { class: "item-title" }, el("strong", { text: label })),
-    el("p", { class: "category" }, el("span", { text: item.category || "uncategorised" }),
-      el("span", { class: "hint score", text: score })));
+    el("p", { class: "item-title" }, el("strong", { text: label }),
+      item.size ? el("span", { class: "hint size", text: ` ${item.size[0]}×${item.size[1]}` }) : null),
+    // A look is the whole person: it has no category.
+    item.type === "look" ? null : el("p", { class: "category" },
+      el("span", { text: item.category || "uncategorised" }), el("span", { class: "hint score", text: score })));
+  if ((item.warnings || []).length) {
+    info.append(el("ul", { class: "warnings", "aria-label": `Warnings for ${label}` },
+      item.warnings.map((w) => el("li", { text: w, title: w }))));
+  }
   if (color) {
     info.append(
       el("p", { class: "swatch-row" },
@@ -704,7 +781,7 @@ function itemCard(item, index, photoName, options) {
   info.append(links);
   return el("figure", {
     class: "item", dataset: { garment: item.garment || "", type: item.type || "", category: item.category || "" },
-  }, el("div", { class: transparent ? "frame checker" : "frame" }, img), el("figcaption", {}, info));
+  }, el("div", { class: transparent ? "frame checker" : "frame", style: frameStyle }, img), el("figcaption", {}, info));
 }
 
 function paletteBar(palette) {
@@ -713,6 +790,236 @@ function paletteBar(palette) {
     palette.map((p) => el("span", {
       style: `flex-grow:${Math.max(p.share, 0)};background:${p.hex}`, title: `${p.hex} ${percent(p.share)}`,
     })));
+}
+
+// --- style preview: a guide's boxes on the job's first person photo -------------------
+
+const PREVIEW_DEBOUNCE_MS = 250;
+
+const isPersonPhoto = (r) => r.status === "ok" && r.kind === "person" && r.preview
+  && r.width && r.height && Array.isArray(r.keypoints) && r.keypoints.length > 0;
+
+// The panel of the job on screen: the guide's text is sent to POST /v1/styles/preview on
+// each change (debounced) with the photo's keypoints, and the boxes it answers are drawn
+// over the photo, in photo pixels (the SVG's viewBox), so they scale with the image.
+function stylePreview() {
+  const panel = $("#style-preview");
+  const select = $("#sp-style");
+  const text = $("#sp-text");
+  const stage = $("#sp-stage");
+  let record = null;   // the first person photo's manifest record
+  let started = false; // guides and photo loaded (on the first opening with a photo)
+  let stopped = false;
+  let timer = null;
+  let asked = 0;       // previews asked; only the latest answer is drawn
+  let guideAsked = 0;  // the same for guides loaded into the text
+  let overlay = null;  // {svg, boxes}
+
+  panel.open = false;
+  $("#sp-none").hidden = false;
+  $("#sp-none").textContent = "Loading…";
+  $("#sp-body").hidden = true;
+  select.replaceChildren();
+  text.value = "";
+  stage.replaceChildren();
+  $("#sp-notes").replaceChildren();
+  $("#sp-status").textContent = "";
+  $("#sp-saved").textContent = "";
+  showError("");
+
+  panel.ontoggle = () => { if (panel.open) start(); };
+  select.onchange = () => loadGuide(select.value);
+  text.oninput = () => {
+    clearTimeout(timer);
+    timer = setTimeout(preview, PREVIEW_DEBOUNCE_MS);
+  };
+  $("#sp-save").onclick = save;
+
+  function showError(message) {
+    const line = $("#sp-error");
+    if (line.textContent !== message) line.textContent = message;
+    line.hidden = !message;
+    stage.classList.toggle("stale", Boolean(message));
+  }
+
+  function setManifest(manifest, finished) {
+    if (!record) record = (manifest.images || []).find(isPersonPhoto) || null;
+    $("#sp-body").hidden = !record;
+    $("#sp-none").hidden = Boolean(record);
+    if (!record) {
+      $("#sp-none").textContent = finished
+        ? "This job has no person photo to try a guide on."
+        : "No person photo yet: the preview appears when one is processed.";
+    }
+    if (panel.open) start();
+  }
+
+  async function start() {
+    if (started || stopped || !record) return;
+    started = true;
+    drawPhoto();
+    try {
+      const list = await refreshGuides(record.style ? record.style.name : null);
+      if (stopped) return;
+      if (!list.styles.length) { showError("No guides on this server."); return; }
+      await loadGuide(select.value);
+    } catch (err) {
+      started = false; // asked again on the next opening
+      if (!stopped) showError(err instanceof AuthError ? "The guides need an API key: enter it above." : `Could not load the guides: ${err.message}`);
+    }
+  }
+
+  // Fills the select; `chosen`, else the key's default, else the first guide is selected.
+  async function refreshGuides(chosen) {
+    const list = await loadStyles();
+    if (stopped) return list;
+    const names = list.styles.map((g) => g.name);
+    const pick = [chosen, list.default].find((n) => n && names.includes(n)) || names[0] || null;
+    fillStyleSelect(select, list.styles, pick);
+    return list;
+  }
+
+  async function loadGuide(name) {
+    const n = ++guideAsked;
+    $("#sp-saved").textContent = "";
+    $("#sp-saved").classList.remove("failed");
+    try {
+      const guide = await api(`/v1/styles/${encodeURIComponent(name)}`);
+      if (stopped || n !== guideAsked) return;
+      text.value = JSON.stringify(guide, null, 2);
+      preview();
+    } catch (err) {
+      if (!stopped && n === guideAsked) showError(`Could not load the guide ${name}: ${err.message}`);
+    }
+  }
+
+  async function preview() {
+    clearTimeout(timer);
+    if (stopped || !record) return;
+    const n = ++asked;
+    const body = { guide: text.value, width: record.width, height: record.height, keypoints: record.keypoints };
+    try {
+      const result = await api("/v1/styles/preview", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+      if (stopped || n !== asked) return;
+      showError("");
+      drawBoxes(result);
+    } catch (err) {
+      if (stopped || n !== asked) return;
+      // The last good boxes stay, dimmed, until the text is a valid guide again.
+      showError(err instanceof AuthError ? "The preview needs an API key: enter it above." : err.message);
+    }
+  }
+
+  // The photo in an SVG whose units are the photo's pixels (record.width x height; the
+  // preview file may be smaller): the boxes need no scaling, and a box past the photo's
+  // edge widens the viewBox so it is drawn whole, over the grey beyond the photo.
+  function drawPhoto() {
+    const { width: w, height: h } = record;
+    const image = svg("image", { x: 0, y: 0, width: w, height: h, preserveAspectRatio: "none" });
+    const boxes = svg("g", { class: "sp-boxes" });
+    const root = svg("svg", {
+      class: "sp-overlay", viewBox: `0 0 ${w} ${h}`, role: "img", "aria-labelledby": "sp-title",
+      "data-width": w, "data-height": h,
+    },
+    svg("title", { id: "sp-title", text: `The guide's crops on ${basename(record.source)}` }),
+    svg("rect", { class: "sp-photo", x: 0, y: 0, width: w, height: h }),
+    image,
+    svg("rect", { class: "sp-edge", x: 0, y: 0, width: w, height: h }),
+    boxes);
+    stage.replaceChildren(root);
+    overlay = { root, boxes };
+    blobUrl(record.preview).then((u) => { if (!stopped) image.setAttribute("href", u); },
+      () => { $("#sp-status").textContent = "The photo could not be loaded; the boxes are drawn on its outline."; });
+  }
+
+  function drawBoxes(result) {
+    const { width: w, height: h } = record;
+    const people = record.keypoints.length;
+    const outputs = result.outputs || [];
+    const skipped = result.skipped || [];
+    // The shown area: the photo and every box, with a small margin where a box passes it.
+    let [vx0, vy0, vx1, vy1] = [0, 0, w, h];
+    for (const o of outputs) {
+      const [x0, y0, x1, y1] = o.box;
+      vx0 = Math.min(vx0, x0); vy0 = Math.min(vy0, y0); vx1 = Math.max(vx1, x1); vy1 = Math.max(vy1, y1);
+    }
+    const margin = (vx0 < 0 || vy0 < 0 || vx1 > w || vy1 > h) ? Math.max(w, h) * 0.02 : 0;
+    overlay.root.setAttribute("viewBox",
+      [vx0 - margin, vy0 - margin, vx1 - vx0 + 2 * margin, vy1 - vy0 + 2 * margin].map((v) => Math.round(v)).join(" "));
+    const font = Math.max(vx1 - vx0, vy1 - vy0) / 30;
+    const labels = []; // [x0, y0, x1, y1] of the labels placed, so none hides another
+    overlay.boxes.replaceChildren(...outputs.map((o) => {
+      const [x0, y0, x1, y1] = o.box;
+      const label = outputLabel(o.output, o.person, people);
+      const size = o.size ? ` → ${o.size[0]}×${o.size[1]}` : "";
+      const spot = labelSpot(labels, x0 + font * 0.3, y0 + font * 0.15, font * 0.62 * label.length, font * 1.2);
+      return svg("g", { class: `sp-box sp-${o.output}` },
+        svg("rect", {
+          x: x0, y: y0, width: x1 - x0, height: y1 - y0,
+          "data-output": o.output, "data-person": o.person ?? "", "data-box": o.box.join(","),
+        }, svg("title", { text: `${label}: ${o.box.join(", ")}${size}` })),
+        svg("text", { x: spot[0].toFixed(1), y: (spot[1] + font * 0.95).toFixed(1), "font-size": font.toFixed(1),
+          "stroke-width": (font * 0.2).toFixed(1), text: label }));
+    }));
+    const notes = [
+      ...skipped.map((sk) => el("li", { class: "skip", dataset: { output: sk.output } },
+        el("strong", { text: outputLabel(sk.output, sk.person, people) }), ` not made: ${sk.reason}`)),
+      ...outputs.flatMap((o) => (o.warnings || []).map((wn) => el("li", { class: "warn", dataset: { output: o.output } },
+        el("strong", { text: outputLabel(o.output, o.person, people) }), `: ${wn}`))),
+    ];
+    $("#sp-notes").replaceChildren(...notes);
+    const status = `${result.style ? result.style.name : "guide"}: ${outputs.length} crop${outputs.length === 1 ? "" : "s"}`
+      + (skipped.length ? `, ${skipped.length} not made` : "");
+    if ($("#sp-status").textContent !== status) $("#sp-status").textContent = status;
+  }
+
+  // A label's place at (x, y), moved down below any label it would cover.
+  function labelSpot(placed, x, y, w, h) {
+    for (let tries = 0; tries < placed.length; tries += 1) {
+      const hit = placed.find(([a, b, c, d]) => x < c && x + w > a && y < d && y + h > b);
+      if (!hit) break;
+      y = hit[3];
+    }
+    placed.push([x, y, x + w, y + h]);
+    return [x, y];
+  }
+
+  // POST /v1/styles with the text as written (JSON or YAML): the guide is the key's own.
+  async function save() {
+    const saved = $("#sp-saved");
+    const body = text.value;
+    let json = true;
+    try { JSON.parse(body); } catch { json = false; }
+    const button = $("#sp-save");
+    button.disabled = true;
+    saved.classList.remove("failed");
+    saved.textContent = "Saving…";
+    try {
+      const guide = await api("/v1/styles", {
+        method: "POST", headers: { "Content-Type": json ? "application/json" : "application/yaml" }, body,
+      });
+      if (stopped) return;
+      await refreshGuides(guide.name);
+      loadUploadStyles();
+      saved.textContent = `Saved as your guide "${guide.name}".`;
+    } catch (err) {
+      if (stopped) return;
+      saved.classList.add("failed");
+      saved.textContent = err instanceof AuthError ? "Saving needs an API key: enter it above." : `Not saved: ${err.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  return {
+    setManifest,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 // --- start ----------------------------------------------------------------------------
