@@ -16,10 +16,10 @@ import hashlib
 import json
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.imageio import parse_background
 
@@ -59,6 +59,22 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
 NO_STYLE = "none"
 RESERVED_NAMES = frozenset({"default", "schema", "preview", NO_STYLE})
 BUILTIN_DIR = Path(__file__).parent / "data" / "styles"
+
+
+def _known_background(value: str | None) -> str | None:
+    parse_background(value)  # ValueError names the value and what is accepted
+    return value
+
+
+def _sane_size(value: tuple[int, int]) -> tuple[int, int]:
+    if not all(16 <= side <= 8192 for side in value):
+        raise ValueError("each side must be 16 to 8192 pixels")
+    return value
+
+
+# An image's width and height, and what fills its padding, as every rule takes them.
+Size = Annotated[tuple[int, int], AfterValidator(_sane_size)]
+Background = Annotated[str | None, AfterValidator(_known_background)]
 
 
 class Strict(BaseModel):
@@ -110,8 +126,8 @@ class Output(Strict):
     # the output's own region, or the photo's centre.
     horizontal: Literal["body", "garment", "photo"] = "body"
     aspect: str | None = Field(None, pattern=r"^\d+(\.\d+)?:\d+(\.\d+)?$", description="width:height, e.g. 3:4")
-    size: tuple[int, int] | None = Field(None, description="output width and height in pixels")
-    background: str | None = Field(None, description="where padded: white, transparent or #rrggbb")
+    size: Size | None = Field(None, description="output width and height in pixels")
+    background: Background = Field(None, description="where padded: white, transparent or #rrggbb")
     on_fail: OnFail = "pad"
     # Grow the crop (keeping its aspect, about the anchor or the centre) until the whole
     # region fits across it: a garment is never cut at the sides, and the vertical rules
@@ -128,17 +144,9 @@ class Output(Strict):
             )
         if self.aspect and self.size:
             raise ValueError("give an aspect or a size, not both (a size has its own aspect)")
-        if self.size and not all(16 <= side <= 8192 for side in self.size):
-            raise ValueError("size: each side must be 16 to 8192 pixels")
         if self.aspect and self.ratio <= 0:
             raise ValueError("aspect: both sides must be above 0")
         return self
-
-    @field_validator("background")
-    @classmethod
-    def _known_background(cls, value: str | None) -> str | None:
-        parse_background(value)
-        return value
 
     @property
     def ratio(self) -> float:
@@ -168,21 +176,8 @@ class Packshot(Strict):
     fill: float = Field(84, gt=0, le=100)
     align: Literal["center", "bottom"] = "center"
     baseline: float = Field(92, gt=0, le=100)
-    size: tuple[int, int] = (1200, 1200)
-    background: str | None = None
-
-    @field_validator("size")
-    @classmethod
-    def _sane_size(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if min(value) < 16 or max(value) > 8192:
-            raise ValueError("each side must be 16 to 8192 pixels")
-        return value
-
-    @field_validator("background")
-    @classmethod
-    def _known_background(cls, value: str | None) -> str | None:
-        parse_background(value)
-        return value
+    size: Size = (1200, 1200)
+    background: Background = None
 
 
 class StyleGuide(Strict):

@@ -219,6 +219,14 @@ def _keep_in_photo(box, width: int, height: int, on_fail: str, warnings: list[st
     return x0, y0, x1, y1
 
 
+def output_regions(person: Person, width: int, height: int) -> dict[str, Box]:
+    """Each output's own region: the person's box for the look, then each garment's box
+    from its keypoints (only the garments whose keypoints are seen)."""
+    regions: dict[str, Box] = {"look": person.box}
+    regions.update(garment_regions(person, width, height).items())
+    return regions
+
+
 def preview(guide: StyleGuide, people: list[list[Keypoint]], width: int, height: int):
     """Every output's crop for each person of a photo whose keypoints are known (a
     manifest record's), as the web page's live preview draws them: (framed outputs as
@@ -229,8 +237,7 @@ def preview(guide: StyleGuide, people: list[list[Keypoint]], width: int, height:
     rules = guide.outputs.given()
     for index, keypoints in enumerate(people):
         person = Person(box=person_box(keypoints, width, height), keypoints=keypoints)
-        regions: dict[str, Box] = {"look": person.box}
-        regions.update(garment_regions(person, width, height).items())
+        regions = output_regions(person, width, height)
         for output, rule in rules.items():
             if output not in regions:
                 skipped.append(Skipped(output=output, person=index, reason=f"no {output} seen on this person"))

@@ -8,8 +8,8 @@ from typing import cast
 
 import numpy as np
 
-from services.pose.body import LANDMARKS, frame, garment_regions, person_box
-from services.pose.framing import CannotFrame, frame_output
+from services.pose.body import LANDMARKS, frame, person_box
+from services.pose.framing import CannotFrame, frame_output, output_regions
 from services.pose.models import pose_estimator
 from services.pose.settings import PoseSettings, pose_settings
 from shared.classifier import best_within, headwear_score
@@ -56,11 +56,9 @@ def garment_items(rgb: np.ndarray, people: list[Person], options: Options) -> tu
     items: list[ItemState] = []
     skipped: list[Skipped] = []
     for index, person in enumerate(people):
-        regions: dict[str, Box] = {}
-        if "look" in rules:
-            regions["look"] = person.box
-        regions.update(garment_regions(person, w, h).items())
-        for output, region in regions.items():
+        for output, region in output_regions(person, w, h).items():
+            if output == "look" and "look" not in rules:
+                continue
             if output != "look" and (output not in options.garments or (guide and output not in rules)):
                 continue
             item = ItemState(type="look", person=index, region=region, box=region)
