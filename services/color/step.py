@@ -15,7 +15,7 @@ from services.color.names import lab_of
 from services.color.packshot import packshot
 from services.color.settings import color_settings
 from services.pose.body import draw_skeleton, face_mask, garment_body_mask
-from shared.imageio import cutout, encode_image, on_colour, parse_background, read_png, resize_to
+from shared.imageio import cutout, encode_image, on_colour, parse_background, read_array, read_png, resize_to
 from shared.schemas import ITEM_ALPHA, ColorResult, ItemFiles, ItemState, Options, Person
 from shared.stage import MATTE, Artifacts, StepContext, register_step
 from shared.styles import StyleRef
@@ -28,7 +28,7 @@ def step_color(ctx: StepContext) -> None:
     s = color_settings()
     images: list[tuple[np.ndarray, np.ndarray]] = []  # (image, cutout) per item
     if state.kind == "person":
-        alpha = read_png(ctx.files.get_work(MATTE)).astype(np.float32) / 255.0
+        alpha = read_array(ctx.files.get_work(MATTE)).astype(np.float32) / 255.0
         person_pixels = alpha > ITEM_ALPHA
         skins: dict[int, np.ndarray | None] = {}
         with ctx.timed("color"):

@@ -1,6 +1,7 @@
 """The segment stage's thresholds (environment: CATALOG_SEGMENT_<NAME>)."""
 
 from functools import cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,15 @@ class SegmentSettings(BaseSettings):
     # A product is filed under a catalog category once that category holds this share of
     # the classifier's belief; below it, background-other.
     item_min_score: float = Field(0.1, ge=0, le=1)
+    # The matte model: fp32 (the reference, onnxruntime), int8 (OpenVINO, made and checked
+    # by `make setup`; about twice as fast on a CPU), or auto (int8 on a CPU when it is
+    # there, fp32 on CUDA). CATALOG_MATTE_BACKEND.
+    matte_backend: Literal["auto", "fp32", "int8"] = Field("auto", validation_alias="CATALOG_MATTE_BACKEND")
+    # An int8 matte whose soft band (alpha 0.1-0.9) covers more than this share of its solid
+    # area is made again in fp32. Set on the public photos, checked on the dev set.
+    int8_max_soft_share: float = Field(0.6, ge=0)
+    # Threads for the matte model; 0: one per core. Workers sharing cores take fewer each.
+    threads: int = Field(0, ge=0)
 
 
 @cache

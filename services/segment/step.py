@@ -1,7 +1,7 @@
-"""The segment step: ISNet's soft matte. A person photo keeps it whole (8-bit PNG) for the
-garment cutouts and colours. A product photo is split into instances, each cut out (RGBA,
-kept for the colour step) and filed under a catalog category; a photo where nothing stands
-out (a scene, a texture) is one whole-photo item."""
+"""The segment step: ISNet's soft matte (fp32 or int8: services.segment.models). A person
+photo keeps it whole (8-bit) for the garment cutouts and colours. A product photo is split
+into instances, each cut out (RGBA, kept for the colour step) and filed under a catalog
+category; a photo where nothing stands out (a scene, a texture) is one whole-photo item."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from services.segment.logic import Instance, matte, split_instances
 from services.segment.settings import segment_settings
 from shared.classifier import classify
-from shared.imageio import cutout, encode_image, on_white, png_bytes
+from shared.imageio import array_bytes, cutout, on_white, png_bytes
 from shared.schemas import ItemState
 from shared.stage import MATTE, StepContext, register_step
 
@@ -21,7 +21,7 @@ def step_segment(ctx: StepContext) -> None:
     if state.kind == "person":
         with ctx.timed("segment"):
             alpha = matte(rgb)
-        ctx.files.put_work(MATTE, png_bytes((np.clip(alpha, 0, 1) * 255).round().astype(np.uint8)))
+        ctx.files.put_work(MATTE, array_bytes((np.clip(alpha, 0, 1) * 255).round().astype(np.uint8)))
         ctx.finish("segment")
         return
     h, w = rgb.shape[:2]
@@ -33,7 +33,7 @@ def step_segment(ctx: StepContext) -> None:
     with ctx.timed("classify"):
         for i, inst in enumerate(instances):
             rgba = cutout(rgb, inst.alpha, inst.box)
-            name = ctx.files.put_work(f"item-{i}-cutout.png", encode_image(rgba, "png", background="transparent"))
+            name = ctx.files.put_work(f"item-{i}-cutout.png", png_bytes(rgba))  # fast PNG: an intermediate
             c = classify(on_white(rgba), segment_settings().item_min_score)
             items.append(
                 ItemState(
