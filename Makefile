@@ -27,7 +27,12 @@ lint: setup
 test: lint
 	$(PY) -m pytest
 
+# The matte backends side by side (fp32, int8, rembg on the same file), then the whole
+# pipeline with the fp32 matte and with the default (int8 on a CPU).
 bench: setup
+	$(VENV)/bin/pip install -q -e '.[bench]'
+	$(PY) bench/segment_vs_rembg.py
+	CATALOG_MATTE_BACKEND=fp32 $(PY) bench/pipeline_bench.py --out bench/results/pipeline-fp32.json
 	$(PY) bench/pipeline_bench.py
 
 clean:

@@ -1,6 +1,11 @@
-"""Our ISNet matte (services.segment.logic.matte) against rembg on the very same model file.
+"""Our ISNet matte backends (services.segment.logic.matte: fp32, int8) against rembg on the
+very same model file.
 
-    .venv/bin/python bench/segment_vs_rembg.py [--photos DIR] [--out FILE]
+    .venv/bin/python bench/segment_vs_rembg.py [--photos DIR ...] [--out FILE]
+
+Sides: `fp32` (onnxruntime, the reference), `int8` (OpenVINO int8, made again in fp32 where
+int8 is unsure: what the segment stage does by default), `int8-only` (the int8 model alone)
+and `rembg`. IoU is against the fp32 matte, over photos whose fp32 matte is not empty.
 
 rembg runs its `dis_custom` session on models/isnet-medium-fp32.onnx (REMBG_HOME is
 pointed at our models folder, so rembg accepts the path and downloads nothing), through
@@ -39,11 +44,19 @@ def _mask_fn(side: str):
     from services.segment.models import isnet_session
     from shared.models import ISNET, check_file
 
-    if side == "ours":
-        from services.segment.logic import matte
+    if side != "rembg":
+        from services.segment.logic import matte, run_int8
+        from services.segment.models import isnet_fp32_openvino, isnet_int8
 
-        isnet_session()  # load now (matte() loads it lazily), so "RSS after load" means the same on both sides
-        return lambda rgb: matte(rgb) > 0.5
+        # Load now (matte() loads lazily), so "RSS after load" means the same on every side.
+        if side == "fp32":
+            isnet_session()
+            return lambda rgb: matte(rgb, "fp32") > 0.5
+        isnet_int8()
+        if side == "int8":
+            isnet_fp32_openvino()  # its second opinion where int8 is unsure
+            return lambda rgb: matte(rgb, "int8") > 0.5
+        return lambda rgb: matte(rgb, run=run_int8) > 0.5
     path = check_file(ISNET)
     os.environ["REMBG_HOME"] = str(path.parent)  # rembg only accepts model paths under its home
     import rembg
@@ -112,77 +125,66 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
+SIDES = ("fp32", "int8", "int8-only", "rembg")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", choices=("ours", "rembg"), help=argparse.SUPPRESS)
-    parser.add_argument("--photos", type=Path, default=_common.PHOTOS)
+    parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--photos", type=Path, nargs="+", default=[_common.PHOTOS])
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker)
 
     record = _common.header("segment_vs_rembg")
-    record["versions"] = _common.versions("onnxruntime", "rembg", "numpy", "opencv-python-headless", "pillow")
-    paths = _common.photos(args.photos)
-    sides = ("ours", "rembg")
-    workers = {side: Worker(side) for side in sides}
+    record["versions"] = _common.versions("onnxruntime", "openvino", "nncf", "rembg", "numpy", "opencv-python-headless")
+    paths = [p for folder in args.photos for p in _common.photos(folder)]
+    # CATALOG_DEVICE=cpu: with "auto", shared.models.use_cuda() imports torch just to ask for
+    # CUDA, and torch would be most of the RSS of a process that only segments.
+    workers = {side: Worker(side, env={"CATALOG_DEVICE": "cpu"}) for side in SIDES}
     for w in workers.values():  # warm-up, not counted
         w.ask(photo=str(paths[0]))
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, path in enumerate(paths):
-            row = {"photo": path.name}
-            for side in sides:
-                save = f"{tmp}/{side}.npy"
-                row[f"{side}_ms"] = workers[side].ask(photo=str(path), save=save)["ms"]
-            ours, theirs = np.load(f"{tmp}/ours.npy"), np.load(f"{tmp}/rembg.npy")
-            row["iou"] = round(iou(ours, theirs), 4)
-            row["ours_fg_share"] = round(float(ours.mean()), 4)
-            row["rembg_fg_share"] = round(float(theirs.mean()), 4)
-            row["ratio_rembg_over_ours"] = round(row["rembg_ms"] / row["ours_ms"], 2)
+            row: dict = {"photo": f"{path.parent.name}/{path.name}"}
+            for side in SIDES:
+                row[f"{side}_ms"] = workers[side].ask(photo=str(path), save=f"{tmp}/{side}.npy")["ms"]
+            reference = np.load(f"{tmp}/fp32.npy")
+            row["fp32_fg_share"] = round(float(reference.mean()), 4)
+            for side in SIDES[1:]:
+                row[f"{side}_iou"] = round(iou(np.load(f"{tmp}/{side}.npy"), reference), 4)
             rows.append(row)
-            print(f"[{i + 1}/{len(paths)}] {path.name}: ours {row['ours_ms']:.0f} ms, "
-                  f"rembg {row['rembg_ms']:.0f} ms, IoU {row['iou']:.3f}", flush=True)
+            print(f"[{i + 1}/{len(paths)}] {row['photo']}: "
+                  + ", ".join(f"{side} {row[side + '_ms']:.0f} ms" for side in SIDES)
+                  + ", IoU " + ", ".join(f"{side} {row[side + '_iou']:.3f}" for side in SIDES[1:]), flush=True)
     memory = {side: w.close() for side, w in workers.items()}
-    # Memory only: ours once more with CATALOG_DEVICE=cpu. With the default "auto",
-    # shared.models.use_cuda() imports torch just to ask for CUDA, and torch is most of
-    # the RSS of a worker that only segments.
-    probe = Worker("ours", env={"CATALOG_DEVICE": "cpu"})
-    for path in paths:  # the same photos, so its peak compares with the others'
-        probe.ask(photo=str(path))
-    memory["ours_device_cpu"] = probe.close()
 
-    worst = min(rows, key=lambda r: r["iou"])
-    ours_ms = _common.summary([r["ours_ms"] for r in rows])
-    rembg_ms = _common.summary([r["rembg_ms"] for r in rows])
-    ious = [r["iou"] for r in rows]
-    record.update({
-        "photos": len(rows),
-        "ours": {"ms": ours_ms, **memory["ours"]},
-        "rembg": {"ms": rembg_ms, **memory["rembg"], "call": "rembg.remove(rgb, session=new_session('dis_custom', model_path=...), only_mask=True)"},
-        "ratio_rembg_over_ours": {"median_of_medians": round(rembg_ms["median"] / ours_ms["median"], 2),
-                                  "mean": round(rembg_ms["mean"] / ours_ms["mean"], 2)},
-        "iou_at_0_5": {"mean": round(float(np.mean(ious)), 4), "median": round(float(np.median(ious)), 4),
-                       "min": worst["iou"], "worst_photo": worst["photo"],
-                       "below_0_9": sorted(r["photo"] for r in rows if r["iou"] < 0.9)},
-        "ours_device_cpu_memory": {**memory["ours_device_cpu"], "note": "ours with CATALOG_DEVICE=cpu, same photos, "
-                                   "not timed: use_cuda() then does not import torch"},
-        "per_photo": rows,
-    })
+    salient = [r for r in rows if r["fp32_fg_share"] > 0]  # the fp32 matte is not empty
+    rembg_median = _common.summary([r["rembg_ms"] for r in rows])["median"]
+    for side in SIDES:
+        ms = _common.summary([r[f"{side}_ms"] for r in rows])
+        entry = {"ms": ms, **memory[side], "time_vs_rembg": round(ms["median"] / rembg_median, 3)}
+        if side != "fp32":
+            ious = [r[f"{side}_iou"] for r in salient]
+            worst = min(salient, key=lambda r: r[f"{side}_iou"])
+            entry["iou_vs_fp32"] = {"mean": round(float(np.mean(ious)), 4), "min": worst[f"{side}_iou"],
+                                    "worst_photo": worst["photo"],
+                                    "below_0_95": sorted(r["photo"] for r in salient if r[f"{side}_iou"] < 0.95)}
+        record[side] = entry
+    record["rembg"]["call"] = "rembg.remove(rgb, session=new_session('dis_custom', model_path=...), only_mask=True)"
+    record.update({"photos": len(rows), "salient_photos": len(salient), "per_photo": rows})
 
-    print(f"\n{'':8}{'median ms':>11}{'mean ms':>10}{'p90 ms':>9}{'peak RSS MiB':>14}{'RSS loaded':>12}")
-    for side in sides:
-        ms, mem = record[side]["ms"], memory[side]
-        print(f"{side:8}{ms['median']:>11.0f}{ms['mean']:>10.0f}{ms['p90']:>9.0f}"
-              f"{mem['peak_rss_mib']:>14.0f}{mem['rss_after_load_mib']:>12.0f}")
-    mem = memory["ours_device_cpu"]
-    print(f"ours with CATALOG_DEVICE=cpu (no torch import; memory only): peak RSS {mem['peak_rss_mib']:.0f} MiB, "
-          f"RSS loaded {mem['rss_after_load_mib']:.0f} MiB")
-    print(f"rembg / ours: median {record['ratio_rembg_over_ours']['median_of_medians']}x, "
-          f"mean {record['ratio_rembg_over_ours']['mean']}x")
-    print(f"mask IoU at 0.5 over {len(rows)} photos: mean {record['iou_at_0_5']['mean']:.3f}, "
-          f"min {worst['iou']:.3f} ({worst['photo']}); below 0.9: {record['iou_at_0_5']['below_0_9']}")
+    print(f"\n{'':10}{'median ms':>10}{'mean ms':>9}{'vs rembg':>9}{'peak RSS MiB':>13}"
+          f"{'IoU mean':>9}{'IoU min':>8}  worst")
+    for side in SIDES:
+        e = record[side]
+        quality = e.get("iou_vs_fp32", {"mean": 1.0, "min": 1.0, "worst_photo": "(reference)"})
+        print(f"{side:10}{e['ms']['median']:>10.0f}{e['ms']['mean']:>9.0f}{e['time_vs_rembg']:>8.2f}x"
+              f"{e['peak_rss_mib']:>13.0f}{quality['mean']:>9.3f}{quality['min']:>8.3f}  {quality['worst_photo']}")
+    print(f"IoU at alpha 0.5 against fp32 over {len(salient)} of {len(rows)} photos (fp32 matte not empty)")
     _common.write("segment_vs_rembg", record, args.out)
 
 

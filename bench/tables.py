@@ -37,18 +37,15 @@ def table(header: list[str], rows: list[list]) -> str:
 
 def segment_vs_rembg() -> str:
     r = load("segment_vs_rembg")
-    rows = [[side, *(ms(r[side]["ms"][k]) for k in ("median", "mean", "p90")),
-             f"{r[side]['rss_after_load_mib']:.0f}", f"{r[side]['peak_rss_mib']:.0f}"] for side in ("ours", "rembg")]
-    cpu = r.get("ours_device_cpu_memory")
-    if cpu:
-        rows.append(["ours, CATALOG_DEVICE=cpu (memory only)", "", "", "",
-                     f"{cpu['rss_after_load_mib']:.0f}", f"{cpu['peak_rss_mib']:.0f}"])
-    iou = r["iou_at_0_5"]
-    return (head(r) + "\n" + table(["", "median ms", "mean ms", "p90 ms", "RSS after load MiB", "peak RSS MiB"], rows)
-            + f"\nrembg / ours: {r['ratio_rembg_over_ours']['median_of_medians']}x (medians), "
-              f"{r['ratio_rembg_over_ours']['mean']}x (means), {r['photos']} photos. Mask IoU at 0.5: mean "
-              f"{iou['mean']}, median {iou['median']}, min {iou['min']} ({iou['worst_photo']}); below 0.9: "
-              f"{', '.join(iou['below_0_9']) or 'none'}.\n")
+    rows = []
+    for side in ("fp32", "int8", "int8-only", "rembg"):
+        e = r[side]
+        quality = e.get("iou_vs_fp32", {"mean": 1, "min": 1, "worst_photo": "reference"})
+        rows.append([side, *(ms(e["ms"][k]) for k in ("median", "mean", "p90")), f"{e['time_vs_rembg']}x",
+                     f"{e['rss_after_load_mib']:.0f}", f"{e['peak_rss_mib']:.0f}", quality["mean"],
+                     f"{quality['min']} ({quality['worst_photo']})"])
+    return head(r) + "\n" + table(["", "median ms", "mean ms", "p90 ms", "time vs rembg", "RSS after load MiB",
+                                   "peak RSS MiB", "IoU mean", "IoU min"], rows)
 
 
 def pose_overhead() -> str:

@@ -172,7 +172,9 @@ def encode_image(
     im = Image.fromarray(a)  # RGB or RGBA, from the shape
     if im.mode == "RGBA" and (bg is not None or pil_format == "JPEG"):
         im = _flatten(im, bg or WHITE)
-    options = {} if pil_format == "PNG" else {"quality": quality}
+    # PNG at zlib level 1: a third of the default level's time for files about 11% larger
+    # (five public photos' cutouts: 404 ms and 3.8 MiB against 1238 ms and 3.4 MiB).
+    options = {"compress_level": 1} if pil_format == "PNG" else {"quality": quality}
     buf = io.BytesIO()
     im.save(buf, pil_format, **options)
     return buf.getvalue()

@@ -176,7 +176,7 @@ def onnx_providers() -> list[str]:
     return providers
 
 
-_LOADERS: dict[str, Callable[[], Any]] = {}
+_LOADERS: list[tuple[str, Callable[[], Any]]] = []  # a model may have a loader per runtime
 T = TypeVar("T")
 
 
@@ -186,7 +186,7 @@ def model_loader(spec: ModelSpec) -> Callable[[Callable[[], T]], Callable[[], T]
 
     def wrap(load: Callable[[], T]) -> Callable[[], T]:
         cached = cache(load)
-        _LOADERS[spec.name] = cached
+        _LOADERS.append((spec.name, cached))
         return cached
 
     return wrap
@@ -194,4 +194,4 @@ def model_loader(spec: ModelSpec) -> Callable[[Callable[[], T]], Callable[[], T]
 
 def loaded_models() -> list[str]:
     """Names of the models this process has loaded so far."""
-    return sorted(name for name, load in _LOADERS.items() if load.cache_info().currsize)  # type: ignore[attr-defined]
+    return sorted({name for name, load in _LOADERS if load.cache_info().currsize})  # type: ignore[attr-defined]

@@ -53,7 +53,7 @@ def isnet_int8():
     return compile_openvino(ISNET_INT8.path())
 
 
-@cache
+@model_loader(ISNET)
 def isnet_fp32_openvino():
     """The fp32 file on OpenVINO: the int8 backend's second opinion. The same matte as
     onnxruntime's (IoU 1.0), at half its memory, beside the int8 model in one process."""
