@@ -61,7 +61,7 @@ def matte(rgb: np.ndarray, backend: str | None = None, run: Run | None = None) -
 def unsure_int8(alpha: np.ndarray) -> bool:
     """Whether int8's matte has a wide soft band for the size of its objects (nothing
     clearly salient, small or thin objects, low contrast): where int8 and fp32 disagree most
-    (bench/README.md, matte_backends)."""
+    (bench/README.md, segment_vs_rembg)."""
     solid = float((alpha > 0.5).mean())
     soft = float(((alpha > 0.1) & (alpha < 0.9)).mean())
     return soft > segment_settings().int8_max_soft_share * max(solid, 1e-4)

@@ -38,7 +38,7 @@ def compile_openvino(path: Path) -> Any:
     config = {
         "INFERENCE_NUM_THREADS": _threads(),
         # OpenVINO pins its threads to cores by default: two workers on one machine then
-        # share one core (bench/README.md, matte_backends).
+        # share one core (bench/README.md, segment_vs_rembg).
         "ENABLE_CPU_PINNING": False,
         "PERFORMANCE_HINT": "LATENCY",
     }
