@@ -120,11 +120,6 @@ class Worker:
 # --- the comparison -----------------------------------------------------------------------
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
 SIDES = ("fp32", "int8", "int8-only", "rembg")
 
 
@@ -136,6 +131,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker)
+
+    from services.segment.logic import mask_iou
 
     record = _common.header("segment_vs_rembg")
     record["versions"] = _common.versions("onnxruntime", "openvino", "nncf", "rembg", "numpy", "opencv-python-headless")
@@ -155,7 +152,7 @@ def main() -> None:
             reference = np.load(f"{tmp}/fp32.npy")
             row["fp32_fg_share"] = round(float(reference.mean()), 4)
             for side in SIDES[1:]:
-                row[f"{side}_iou"] = round(iou(np.load(f"{tmp}/{side}.npy"), reference), 4)
+                row[f"{side}_iou"] = round(mask_iou(np.load(f"{tmp}/{side}.npy"), reference), 4)
             rows.append(row)
             print(f"[{i + 1}/{len(paths)}] {row['photo']}: "
                   + ", ".join(f"{side} {row[side + '_ms']:.0f} ms" for side in SIDES)
