@@ -38,25 +38,29 @@ def _to_square(rgb: np.ndarray, fill: int = 255) -> np.ndarray:
     return np.pad(rgb, ((top, side - h - top), (left, side - w - left), (0, 0)), constant_values=fill)
 
 
-def imagenet_probs(rgb: np.ndarray) -> np.ndarray:
+def imagenet_probs(*crops: np.ndarray) -> np.ndarray:
+    """The ImageNet softmax of each crop (N x 1000), in one batched call: a person photo's
+    garment crops or a packshot's items cost one forward pass instead of one each."""
     import cv2
     import torch
 
     size = EFFICIENTNET.input_size
-    x = cv2.resize(_to_square(rgb), (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
-    x = (x - 127.0) / 128.0
+    batch = np.stack([cv2.resize(_to_square(c), (size, size), interpolation=cv2.INTER_AREA) for c in crops]).astype(
+        np.float32
+    )
+    batch = (batch - 127.0) / 128.0
     model = efficientnet()
     device = next(model.parameters()).device
     with torch.inference_mode():
-        logits = model(torch.from_numpy(x).permute(2, 0, 1)[None].to(device))
-    return torch.softmax(logits[0], dim=0).cpu().numpy()
+        logits = model(torch.from_numpy(batch).permute(0, 3, 1, 2).to(device))
+    return torch.softmax(logits, dim=1).cpu().numpy()
 
 
-def classify(rgb: np.ndarray, item_min_score: float) -> Classification:
-    """Fold the ImageNet softmax into catalog categories (summed per category). background-other
-    sums ~840 ImageNet classes, so it would win by sheer count on many product shots: the
-    result is background-other only when no catalog category holds item_min_score."""
-    probs = imagenet_probs(rgb)
+def classify(probs: np.ndarray, item_min_score: float) -> Classification:
+    """Fold one crop's ImageNet softmax into catalog categories (summed per category).
+    background-other sums ~840 ImageNet classes, so it would win by sheer count on many
+    product shots: the result is background-other only when no catalog category holds
+    item_min_score."""
     scores = category_scores(probs)
     items = [(c, s) for c, s in scores if c != BACKGROUND]
     chosen = items[0] if items and items[0][1] >= item_min_score else (BACKGROUND, dict(scores).get(BACKGROUND, 0.0))
@@ -71,18 +75,17 @@ def classify(rgb: np.ndarray, item_min_score: float) -> Classification:
     )
 
 
-def best_within(rgb: np.ndarray, allowed: tuple[str, ...], min_score: float) -> CategoryScore:
-    """The most likely of a few allowed categories (a garment crop is known to be
-    clothing; the question is which kind). When the classifier has no real opinion (below
-    min_score), the first, most common one is kept."""
-    scores = dict(category_scores(imagenet_probs(rgb)))
+def best_within(probs: np.ndarray, allowed: tuple[str, ...], min_score: float) -> CategoryScore:
+    """The most likely of a few allowed categories for one crop's softmax (a garment crop is
+    known to be clothing; the question is which kind). When the classifier has no real
+    opinion (below min_score), the first, most common one is kept."""
+    scores = dict(category_scores(probs))
     best = max(allowed, key=lambda c: scores.get(c, 0.0))
     if scores.get(best, 0.0) < min_score:
         best = allowed[0]
     return CategoryScore(category=best, score=round(scores.get(best, 0.0), 4))
 
 
-def headwear_score(rgb: np.ndarray) -> float:
-    """Classifier belief that a head region holds a hat, cap or helmet."""
-    probs = imagenet_probs(rgb)
+def headwear_score(probs: np.ndarray) -> float:
+    """Classifier belief, from a head region's softmax, that it holds a hat, cap or helmet."""
     return float(sum(probs[i] for i in HEADWEAR_IMAGENET))

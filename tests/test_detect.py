@@ -25,14 +25,15 @@ def people_in(rgb):
 
 
 def classify(rgb):
-    return classifier.classify(rgb, segment_settings().item_min_score)
+    return classifier.classify(classifier.imagenet_probs(rgb)[0], segment_settings().item_min_score)
 
 
 def best_within(rgb, allowed):
-    return classifier.best_within(rgb, allowed, pose_settings().garment_min_score)
+    return classifier.best_within(classifier.imagenet_probs(rgb)[0], allowed, pose_settings().garment_min_score)
 
 
-headwear_score = classifier.headwear_score
+def headwear_score(rgb):
+    return classifier.headwear_score(classifier.imagenet_probs(rgb)[0])
 
 
 def assert_well_formed(c) -> None:

@@ -301,3 +301,40 @@ def test_pose_thresholds_come_from_the_environment(public_photo, pose_env):
     pose_env(visible=1.5)  # out of range: refused, naming the setting
     with pytest.raises(ValueError, match="visible"):
         pose_settings()
+
+
+class CountingCalls:
+    """Counts BlazePose calls (the real model still answers each)."""
+
+    def __init__(self, estimator):
+        self.estimator, self.process, self.calls = estimator, estimator.process, 0
+
+    def __enter__(self):
+        def counted(rgb):
+            self.calls += 1
+            return self.process(rgb)
+
+        self.estimator.process = counted
+        return self
+
+    def __exit__(self, *exc):
+        self.estimator.process = self.process
+
+
+def test_margin_retry_finds_a_person_who_fills_the_frame_and_skips_products(public_photo):
+    """BlazePose misses a person who fills a tiny photo; the retry on a grey margin finds
+    them. A product whose person matte covers little of the frame is not retried."""
+    from services.detect.logic import person_matte
+    from services.pose.logic import find_people
+    from services.pose.models import pose_estimator
+
+    tiny = public_photo("tiny_person_02.jpg")
+    with CountingCalls(pose_estimator()) as counter:
+        assert len(find_people(tiny, person_matte(tiny))) == 1
+    assert counter.calls >= 2  # the plain call found no one; the retry did
+    watch = public_photo("watch_plain_bg_02.jpg")
+    matte = person_matte(watch)
+    assert matte.max() >= 0.5  # detect would send it to pose
+    with CountingCalls(pose_estimator()) as counter:
+        assert find_people(watch, matte) == []
+    assert counter.calls == 1

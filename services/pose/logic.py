@@ -12,7 +12,7 @@ from services.pose.body import LANDMARKS, frame, person_box
 from services.pose.framing import CannotFrame, frame_output, output_regions
 from services.pose.models import pose_estimator
 from services.pose.settings import PoseSettings, pose_settings
-from shared.classifier import best_within, headwear_score
+from shared.classifier import best_within, headwear_score, imagenet_probs
 from shared.schemas import Box, CategoryScore, Garment, ItemState, Keypoint, Options, Person, Skipped
 
 # Which catalog categories a garment crop can be; the classifier picks among them.
@@ -28,8 +28,9 @@ def find_people(rgb: np.ndarray, person_matte: np.ndarray) -> list[Person]:
     """The bodies BlazePose finds whose torso the person matte covers. BlazePose alone
     sometimes places a second, phantom body at the frame's edge; the matte alone is too
     coarse to count or separate people."""
-    coverage = pose_settings().torso_coverage
-    return [p for p in estimate_people(rgb) if torso_coverage(person_matte, p) >= coverage]
+    s = pose_settings()
+    fills_frame = float((person_matte >= s.torso_coverage).mean()) >= s.margin_retry_min_fill
+    return [p for p in estimate_people(rgb, fills_frame) if torso_coverage(person_matte, p) >= s.torso_coverage]
 
 
 def torso_coverage(person_matte: np.ndarray, person: Person) -> float:
@@ -53,54 +54,72 @@ def garment_items(rgb: np.ndarray, people: list[Person], options: Options) -> tu
     s = pose_settings()
     guide = options.style
     rules = guide.outputs.given() if guide else {}
+    wanted = [
+        (index, person, output, region)
+        for index, person in enumerate(people)
+        for output, region in output_regions(person, w, h).items()
+        if _wanted(output, options, rules)
+    ]
+    garments = [(cast(Garment, output), region) for _, _, output, region in wanted if output != "look"]
+    categories = iter(_garment_categories(rgb, garments, s))
     items: list[ItemState] = []
     skipped: list[Skipped] = []
-    for index, person in enumerate(people):
-        for output, region in output_regions(person, w, h).items():
-            if output == "look" and "look" not in rules:
+    for index, person, output, region in wanted:
+        item = ItemState(type="look", person=index, region=region, box=region)
+        if output != "look":
+            category = next(categories)
+            if category is None:
                 continue
-            if output != "look" and (output not in options.garments or (guide and output not in rules)):
-                continue
-            item = ItemState(type="look", person=index, region=region, box=region)
-            if output != "look":
-                category = _garment_category(rgb, cast(Garment, output), region, s)
-                if category is None:
-                    continue
-                item = item.model_copy(
-                    update={
-                        "type": "garment",
-                        "garment": output,
-                        "category": category.category,
-                        "category_score": category.score,
-                        "top3": [category],
-                    }
-                )
-            if not guide:
-                item.box = frame(region, w, h, options.aspect, options.padding)
-                items.append(item)
-                continue
-            rule = rules[output]
-            try:
-                framed = frame_output(rule, person, region, w, h)
-            except CannotFrame as exc:
-                skipped.append(Skipped(output=output, person=index, reason=str(exc)))
-                continue
-            item.box, item.size, item.warnings = framed.box, framed.size, framed.warnings
-            item.background = rule.background
+            item = item.model_copy(
+                update={
+                    "type": "garment",
+                    "garment": output,
+                    "category": category.category,
+                    "category_score": category.score,
+                    "top3": [category],
+                }
+            )
+        if not guide:
+            item.box = frame(region, w, h, options.aspect, options.padding)
             items.append(item)
+            continue
+        rule = rules[output]
+        try:
+            framed = frame_output(rule, person, region, w, h)
+        except CannotFrame as exc:
+            skipped.append(Skipped(output=output, person=index, reason=str(exc)))
+            continue
+        item.box, item.size, item.warnings = framed.box, framed.size, framed.warnings
+        item.background = rule.background
+        items.append(item)
     return items, skipped
 
 
-def _garment_category(rgb: np.ndarray, garment: Garment, region: Box, s: PoseSettings) -> CategoryScore | None:
-    """The garment's kind among its categories; None for headwear where no hat is seen."""
-    x0, y0, x1, y1 = region
-    crop = rgb[y0:y1, x0:x1]
-    if garment == "headwear":
-        score = headwear_score(crop)
-        if score < s.headwear_min_score:
-            return None
-        return CategoryScore(category="accessories/hats", score=round(score, 4))
-    return best_within(crop, GARMENT_CATEGORIES[garment], s.garment_min_score)
+def _wanted(output: str, options: Options, rules: dict) -> bool:
+    """A look only where the guide asks for one; a garment the job asks for (and the guide,
+    when there is one, has a rule for)."""
+    if output == "look":
+        return "look" in rules
+    return output in options.garments and (options.style is None or output in rules)
+
+
+def _garment_categories(
+    rgb: np.ndarray, garments: list[tuple[Garment, Box]], s: PoseSettings
+) -> list[CategoryScore | None]:
+    """Each garment's kind among its categories, from one batched classifier call; None
+    for headwear where no hat is seen."""
+    if not garments:
+        return []
+    probs = imagenet_probs(*(rgb[y0:y1, x0:x1] for _, (x0, y0, x1, y1) in garments))
+    answers: list[CategoryScore | None] = []
+    for (garment, _), p in zip(garments, probs):
+        if garment != "headwear":
+            answers.append(best_within(p, GARMENT_CATEGORIES[garment], s.garment_min_score))
+            continue
+        score = headwear_score(p)
+        hat = score >= s.headwear_min_score
+        answers.append(CategoryScore(category="accessories/hats", score=round(score, 4)) if hat else None)
+    return answers
 
 
 def _landmarks(rgb: np.ndarray) -> list[Keypoint] | None:
@@ -134,16 +153,17 @@ def _is_body(keypoints: list[Keypoint]) -> bool:
     return bool(shoulders) and bool(face or hips)
 
 
-def estimate_people(rgb: np.ndarray) -> list[Person]:
+def estimate_people(rgb: np.ndarray, may_fill_frame: bool = True) -> list[Person]:
     """Everyone in the photo, largest first. BlazePose finds one person per call, so each
-    found person is greyed out and the photo searched again."""
+    found person is greyed out and the photo searched again. The margin retry, for a
+    person who fills the frame, runs only where one may (product photos skip it)."""
     s = pose_settings()
     h, w = rgb.shape[:2]
     work = rgb.copy()
     people: list[Person] = []
     for _ in range(s.max_people):
         keypoints = _landmarks(work)
-        if keypoints is None and not people:
+        if keypoints is None and not people and may_fill_frame:
             keypoints = _landmarks_with_margin(work, s.margin_share)
         if keypoints is None or not _is_body(keypoints):
             break

@@ -9,7 +9,7 @@ import numpy as np
 
 from services.segment.logic import Instance, matte, split_instances
 from services.segment.settings import segment_settings
-from shared.classifier import classify
+from shared.classifier import classify, imagenet_probs
 from shared.imageio import array_bytes, cutout, on_white, png_bytes
 from shared.schemas import ItemState
 from shared.stage import MATTE, StepContext, register_step
@@ -29,12 +29,13 @@ def step_segment(ctx: StepContext) -> None:
         instances = split_instances(matte(rgb))
     if not instances:
         instances = [Instance(box=(0, 0, w, h), alpha=np.ones((h, w), np.float32), area=h * w)]
-    items = []
     with ctx.timed("classify"):
-        for i, inst in enumerate(instances):
-            rgba = cutout(rgb, inst.alpha, inst.box)
+        cutouts = [cutout(rgb, inst.alpha, inst.box) for inst in instances]
+        probs = imagenet_probs(*(on_white(rgba) for rgba in cutouts))  # one batched call
+        items = []
+        for i, (inst, rgba, p) in enumerate(zip(instances, cutouts, probs)):
             name = ctx.files.put_work(f"item-{i}-cutout.png", png_bytes(rgba))  # fast PNG: an intermediate
-            c = classify(on_white(rgba), segment_settings().item_min_score)
+            c = classify(p, segment_settings().item_min_score)
             items.append(
                 ItemState(
                     type="product",
