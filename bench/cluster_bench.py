@@ -4,10 +4,12 @@
 
 1. in-process: catalog.runner.run over the photos (models warmed up first, not counted);
 2. cluster: the local cluster (catalog.local_cluster: redis-server, the gateway, one worker
-   per queue, each its own process) with its data in a temporary folder; a warm-up job
-   loads every worker's models; then the same photos as one job through the REST API, timed
-   from the POST to the job's end; images/s of each and the ratio (queue and storage
-   overhead, and what running the stages of different photos at once gains);
+   per queue, each its own process) with its data in a temporary folder, once for each
+   `--segment-processes` count (the segment worker's processes, side by side in one run); a
+   warm-up job loads every worker's models; then the same photos as one job through the
+   REST API, timed from the POST to the job's end; images/s of each and the ratio to
+   in-process (queue and storage overhead, and what running the stages of different photos
+   at once gains);
 3. submit latency: `--clients` threads, each POSTing a one-photo job `--posts` times at once
    against the same gateway (while the workers start on them): p50/p99 of the POST.
 
@@ -98,6 +100,8 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=16, help="how many photos (sorted by name, evenly spread)")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--posts", type=int, default=5, help="POSTs per client")
+    parser.add_argument("--segment-processes", type=int, nargs="+", default=[1, 2],
+                        help="segment worker processes, one cluster run each (the last also times submits)")
     parser.add_argument("--out", type=Path, default=RESULTS / "cluster.json")
     args = parser.parse_args()
 
@@ -117,17 +121,20 @@ def main() -> int:
 
         os.environ.pop("CATALOG_REDIS_URL", None)
         os.environ.pop("CATALOG_API_KEYS", None)  # a local cluster: keys off
-        cluster = LocalCluster(scratch / "cluster", free_port())
-        try:
-            console.print("starting the local cluster ...")
-            cluster.start(timeout=300)
-            with CatalogClient(cluster.url, timeout=120) as client:
-                console.print(f"cluster: {len(files)} photos as one job ...")
-                cluster_s, job = through_cluster(client, files, warmup)
-            console.print(f"submit latency: {args.clients} clients x {args.posts} POSTs ...")
-            latencies = submit_latency(cluster.url, files[0], args.clients, args.posts)
-        finally:
-            cluster.stop()
+        clusters = {}
+        for processes in args.segment_processes:
+            cluster = LocalCluster(scratch / f"cluster-{processes}", free_port(), segment_processes=processes)
+            try:
+                console.print(f"starting the local cluster ({processes} segment processes) ...")
+                cluster.start(timeout=300)
+                with CatalogClient(cluster.url, timeout=120) as client:
+                    console.print(f"cluster: {len(files)} photos as one job ...")
+                    clusters[processes] = through_cluster(client, files, warmup)
+                if processes == args.segment_processes[-1]:
+                    console.print(f"submit latency: {args.clients} clients x {args.posts} POSTs ...")
+                    latencies = submit_latency(cluster.url, files[0], args.clients, args.posts)
+            finally:
+                cluster.stop()
 
     n = len(files)
     result = {
@@ -135,9 +142,13 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "cores": os.cpu_count(), "photos": n, "load_average_start": load_start, "load_average_end": os.getloadavg(),
         "in_process": {"seconds": round(local_s, 2), "images_per_s": round(n / local_s, 3)},
-        "cluster": {"seconds": round(cluster_s, 2), "images_per_s": round(n / cluster_s, 3), "status": job.status,
-                    "failed": job.progress.failed},
-        "cluster_over_in_process": round(local_s / cluster_s, 3),
+        "cluster": {
+            f"{processes}_segment_processes": {
+                "seconds": round(seconds, 2), "images_per_s": round(n / seconds, 3), "status": job.status,
+                "failed": job.progress.failed, "over_in_process": round(local_s / seconds, 3),
+            }
+            for processes, (seconds, job) in clusters.items()
+        },
         "submit_latency_ms": {
             "clients": args.clients, "posts": len(latencies), "photo": files[0].name,
             "photo_kb": round(files[0].stat().st_size / 1024, 1),
@@ -149,8 +160,9 @@ def main() -> int:
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("in-process images/s", f"{result['in_process']['images_per_s']:.3f}")
-    table.add_row("cluster images/s", f"{result['cluster']['images_per_s']:.3f}")
-    table.add_row("cluster / in-process", f"{result['cluster_over_in_process']:.2f}x")
+    for processes, (seconds, _) in clusters.items():
+        table.add_row(f"cluster images/s, {processes} segment processes",
+                      f"{n / seconds:.3f} ({local_s / seconds:.2f}x in-process)")
     lat = result["submit_latency_ms"]
     table.add_row(f"submit latency p50 ({lat['clients']} clients)", f"{lat['p50']:.0f} ms")
     table.add_row(f"submit latency p99 ({lat['clients']} clients)", f"{lat['p99']:.0f} ms")

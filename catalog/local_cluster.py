@@ -1,5 +1,5 @@
 """The whole Catalog on one machine without Docker: redis-server, the gateway and one Celery
-worker per queue, each a child process of this one.
+worker per queue, each a child process of this one (segment's with two processes).
 
     python -m catalog.local_cluster [--data DIR] [-- COMMAND...]
 
@@ -33,6 +33,10 @@ PROJECT = Path(__file__).resolve().parents[1]
 GRACE_S = 30.0  # a worker's warm shutdown: long enough for one running stage on a CPU
 MAX_BACKOFF_S = 30.0  # the longest pause before a dead child is started again
 STEADY_S = 60.0  # a child up this long has recovered: its next restart comes after 1 s
+# Matting is most of a photo's time. Two segment processes sharing the cores (each with
+# half of them, OpenVINO's pinning off) keep both cores busy where one process leaves
+# them idle between photos (bench/cluster_bench.py). CATALOG_SEGMENT_PROCESSES.
+SEGMENT_PROCESSES = 2
 
 
 class Stop(BaseException):
@@ -74,12 +78,14 @@ def _port_taken(port: int) -> bool:
 
 
 class LocalCluster:
-    def __init__(self, data: Path, port: int):
+    def __init__(self, data: Path, port: int, segment_processes: int = SEGMENT_PROCESSES):
         self.data, self.port = data, port
+        self.segment_processes = segment_processes
         self.logs = data / "logs"
         self.url = f"http://127.0.0.1:{port}"
         self.children: dict[str, subprocess.Popen] = {}
         self.argv: dict[str, list[str]] = {}
+        self.child_env: dict[str, dict[str, str] | None] = {}
         self.restarts: dict[str, int] = {}  # restarts in a row, for the backoff
         self.restart_at: dict[str, float] = {}  # when a dead child is due to start again
         self.started_at: dict[str, float] = {}
@@ -87,7 +93,7 @@ class LocalCluster:
         self.env.setdefault("CATALOG_STORAGE_URL", (data / "blobs").as_uri())
         self.env.setdefault("CATALOG_PUBLIC_URL", self.url)
 
-    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         """A child in its own session (Ctrl-C in the terminal reaches only us, and killpg
         reaches all it started), logging to logs/<name>.log."""
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -95,7 +101,7 @@ class LocalCluster:
             proc = subprocess.Popen(
                 argv,
                 cwd=PROJECT,
-                env=self.env,
+                env=env or self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -103,6 +109,7 @@ class LocalCluster:
                 preexec_fn=die_with_parent,
             )
         self.children[name], self.argv[name], self.started_at[name] = proc, argv, time.monotonic()
+        self.child_env[name] = env
         return proc
 
     def log_tail(self, name: str, lines: int = 30) -> str:
@@ -138,7 +145,7 @@ class LocalCluster:
             elif now >= self.restart_at[name]:
                 del self.restart_at[name]
                 self.restarts[name] = self.restarts.get(name, 0) + 1
-                self.spawn(name, self.argv[name])
+                self.spawn(name, self.argv[name], self.child_env[name])
                 print(
                     f"local cluster: {name} started again (restart {self.restarts[name]} in a row)",
                     file=sys.stderr,
@@ -170,6 +177,11 @@ class LocalCluster:
             ],
         )
         for queue in QUEUES:
+            processes, env = 1, None
+            if queue == "segment" and self.segment_processes > 1:
+                processes = self.segment_processes
+                threads = str(max(1, (os.cpu_count() or 1) // processes))
+                env = {"CATALOG_SEGMENT_THREADS": threads, **self.env}  # the user's setting wins
             self.spawn(
                 queue,
                 [
@@ -182,7 +194,7 @@ class LocalCluster:
                     "-Q",
                     queue,
                     "--concurrency",
-                    "1",
+                    str(processes),
                     "--prefetch-multiplier",
                     "1",
                     "-n",
@@ -190,6 +202,7 @@ class LocalCluster:
                     "--loglevel",
                     "INFO",
                 ],
+                env,
             )
         self.wait_ready(redis_url, timeout)
 
@@ -325,7 +338,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for the services to be ready")
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
 
-    cluster = LocalCluster(args.data.resolve(), int(os.environ.get("CATALOG_PORT", "8000")))
+    cluster = LocalCluster(
+        args.data.resolve(),
+        int(os.environ.get("CATALOG_PORT", "8000")),
+        int(os.environ.get("CATALOG_SEGMENT_PROCESSES", SEGMENT_PROCESSES)),
+    )
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
     code = 0

@@ -263,8 +263,15 @@ def test_local_cluster_starts_serves_and_stops_on_sigterm(tmp_path):
         assert "redis-server" in names and "uvicorn" in names and names.count("celery") >= 4, children
         assert (data / "redis" / "appendonlydir").is_dir(), "Redis keeps an append-only file"
 
+        # The matte runs as two 1-thread processes under one segment worker.
+        segment_pids = [pid for pid, cmd in children.items() if "services.segment.tasks" in cmd and "celery" in cmd]
+        segment = next(pid for pid in segment_pids if os.getpgid(pid) == pid)  # the worker, not its pool
+        assert len(segment_pids) == 3, children  # the worker and its two pool processes
+        environ = Path(f"/proc/{segment}/environ").read_bytes().split(b"\0")
+        threads = max(1, (os.cpu_count() or 1) // 2)  # half the cores each
+        assert f"CATALOG_SEGMENT_THREADS={threads}".encode() in environ
+
         # A worker that dies is started again, and the cluster says why.
-        segment = next(pid for pid, cmd in children.items() if "services.segment.tasks" in cmd and "celery" in cmd)
         os.killpg(segment, signal.SIGKILL)
         assert "segment was killed by SIGKILL; starting it again" in wait_for_line(proc, "segment was killed", 30)
         wait_for_line(proc, "segment started again", 30)

@@ -103,13 +103,15 @@ def _selected(obj: dict, target: dict) -> bool:
 
 
 def _json6902(doc: dict, op: dict) -> None:
-    """RFC 6902 add / replace / remove on one object."""
+    """RFC 6902 add / replace / remove / test on one object."""
     *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
     node = doc
     for part in parents:
         node = node[int(part)] if isinstance(node, list) else node[part]
     kind = op["op"]
-    if isinstance(node, list):
+    if kind == "test":
+        assert (node[int(last)] if isinstance(node, list) else node.get(last)) == op["value"], f"test failed: {op}"
+    elif isinstance(node, list):
         if kind == "add":
             node.insert(len(node) if last == "-" else int(last), copy.deepcopy(op["value"]))
         elif kind == "replace":
@@ -160,7 +162,8 @@ def only_container(deployment: dict) -> dict:
 
 def celery_worker_queue(command: list[str]) -> str:
     """The one queue a `celery ... worker` command consumes; fails on anything else, also on
-    a worker that would not load that queue's own service (-A services.<queue>.tasks)."""
+    a worker that would not load that queue's own service (-A services.<queue>.tasks). Each
+    process takes one task at a time; only segment may run more than one process."""
     assert command[:2] == ["celery", "-A"] and command[3] == "worker", command
     flags = [i for i, arg in enumerate(command) if arg in ("-Q", "--queues") or arg.startswith("--queues=")]
     assert len(flags) == 1, f"exactly one -Q expected: {command}"
@@ -172,7 +175,8 @@ def celery_worker_queue(command: list[str]) -> str:
         assert command.count(flag) == 1, f"{flag} once expected: {command}"
         return command[command.index(flag) + 1]
 
-    assert value("--concurrency") == "1" and value("--prefetch-multiplier") == "1", command
+    assert value("--prefetch-multiplier") == "1", command
+    assert value("--concurrency") == "1" or queue == "segment", command
     assert value("-n") == f"{queue}@%h", command
     return queue
 
@@ -383,6 +387,25 @@ def test_cpu_overlay_has_no_gpu():
         if dname != "redis":
             assert only_container(dep)["image"].endswith(":0.1.0-cpu"), dname
     assert GPU not in json.dumps(objects)
+
+
+def _processes_and_threads(command: list[str], env: dict[str, str]) -> tuple[int, int]:
+    return int(command[command.index("--concurrency") + 1]), int(env.get("CATALOG_SEGMENT_THREADS", "0"))
+
+
+def test_cpu_segment_runs_two_one_thread_processes_within_its_cores(compose):
+    """On CPUs the matte runs as two 1-thread processes (more photos/s on two cores than
+    one 2-thread process); together they ask for no more threads than the cores requested."""
+    segment = only_container(by_kind(render(KUSTOMIZATIONS["cpu"]), "Deployment")["segment"])
+    env = {e["name"]: e["value"] for e in segment.get("env", [])}
+    processes, threads = _processes_and_threads(segment["command"], env)
+    assert (processes, threads) == (2, 1)
+    assert processes * threads <= int(segment["resources"]["requests"]["cpu"])
+    service = compose["services"]["segment"]
+    assert _processes_and_threads(service["command"], service["environment"]) == (2, 1)
+    # Every other worker, and segment on GPUs (one model per GPU), keeps one process.
+    gpu = only_container(by_kind(render(KUSTOMIZATIONS["gpu"]), "Deployment")["segment"])
+    assert gpu["command"][gpu["command"].index("--concurrency") + 1] == "1"
 
 
 def test_gpu_overlay_puts_model_workers_on_gpus_only():
