@@ -50,7 +50,7 @@ def _item(item: Item) -> str:
 <img class="crop" src="{escape(shown)}" alt="{escape(label)}">
 <figcaption><b>{escape(label)}</b>{category}
 <div class="swatch"><img src="{escape(item.files.swatch or "")}" alt="swatch">
-<code>{escape(c.hex if c else "")}</code> {escape(c.name if c else "")}</div>
+<code>{escape(c.hex if c else "")}</code> {escape(f"{c.name} ({c.css_name})" if c else "")}</div>
 <div class="palette">{palette}</div>
 <a href="{escape(item.files.image)}" download>image</a> · <a href="{escape(item.files.cutout or "")}" download>cutout</a>
 </figcaption></figure>"""  # noqa: E501

@@ -61,7 +61,8 @@ class PaletteEntry(BaseModel):
 class ColorResult(BaseModel):
     hex: str
     rgb: tuple[int, int, int]
-    name: str
+    name: str  # the plain family word a shopper uses: black, white, grey, navy, red, ...
+    css_name: str  # the nearest CSS colour name, finer: crimson, darkslategray, ...
     palette: list[PaletteEntry]
 
 

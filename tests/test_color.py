@@ -55,6 +55,14 @@ def test_dominant_colour_of_a_plain_item_on_a_busy_photo(colour):
     assert sum(p.share for p in result.palette) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("colour, name, css_name", [((220, 20, 60), "red", "crimson"), ((30, 40, 90), "navy", "midnightblue")])
+def test_item_colour_is_named_with_the_family_word_and_the_css_name_beside_it(colour, name, css_name):
+    """A shopper filters by "red", not by the CSS name nearest to the shade."""
+    mask = item_mask()
+    result = dominant_color(paint(mask, [colour]), mask)
+    assert (result.name, result.css_name) == (name, css_name)
+
+
 def test_two_colour_item_gives_its_own_colours_and_shares_not_the_background():
     green, yellow = (40, 140, 60), (230, 200, 40)
     mask = item_mask()

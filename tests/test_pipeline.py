@@ -265,7 +265,7 @@ def test_item_writer_honours_format_background_and_swatch_size(tmp_path):
     disc = (yy - 30) ** 2 + (xx - 40) ** 2 < 25**2
     rgba = np.zeros((60, 80, 4), np.uint8)
     rgba[disc] = (200, 0, 0, 255)
-    red = ColorResult(hex="#c80000", rgb=(200, 0, 0), name="red", palette=[PaletteEntry(hex="#c80000", rgb=(200, 0, 0), share=1.0)])
+    red = ColorResult(hex="#c80000", rgb=(200, 0, 0), name="red", css_name="firebrick", palette=[PaletteEntry(hex="#c80000", rgb=(200, 0, 0), share=1.0)])
     items = [ItemState(type="product", category="background-other", category_score=0.9, box=(0, 0, 80, 60),
                        color=red) for _ in range(2)]
     for options, fmt, mode in [

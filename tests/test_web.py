@@ -177,6 +177,8 @@ def test_upload_shows_the_gallery_and_downloads_the_catalog(uploaded, client):
         items = records[source]["items"]
         assert card.locator(".hex").all_inner_texts() == [i["color"]["hex"] for i in items]
         assert card.locator(".color-name").all_inner_texts() == [i["color"]["name"] for i in items]
+        names = card.locator(".color-name")
+        assert [names.nth(k).get_attribute("title") for k in range(len(items))] == [i["color"]["css_name"] for i in items]
         assert card.locator(".category > span:first-child").all_inner_texts() == [i["category"] for i in items]
         assert card.locator(".palette").first.locator("span").count() == len(items[0]["color"]["palette"])
 

@@ -122,7 +122,9 @@ def dominant_color(
         colour = rgb_of_lab(means[c])
         palette.append(PaletteEntry(hex=hex_of(colour), rgb=colour, share=float(share)))
     top = palette[0]
-    return ColorResult(hex=top.hex, rgb=top.rgb, name=colour_name(top.rgb), palette=palette)
+    return ColorResult(
+        hex=top.hex, rgb=top.rgb, name=colour_family(top.rgb), css_name=colour_name(top.rgb), palette=palette
+    )
 
 
 def without_tone(

@@ -763,7 +763,7 @@ function itemCard(item, index, photoName, options) {
       el("p", { class: "swatch-row" },
         el("span", { class: "swatch", style: `background:${color.hex}`, role: "img", "aria-label": `colour ${color.hex}` }),
         el("code", { class: "hex", text: color.hex }),
-        el("span", { class: "color-name", text: color.name || "" })),
+        el("span", { class: "color-name", text: color.name || "", title: color.css_name || null })),
       paletteBar(color.palette || []));
   }
   const stem = `${photoName.replace(/\.[^.]+$/, "")}-${label.replace(/\s+/g, "-")}`;
