@@ -81,7 +81,8 @@ def main() -> int:
             continue
         solid, soft = float((small > 0.5).mean()), float(((small > 0.1) & (small < 0.9)).mean())
         rows.append({"photo": path.name, "u2netp_ms": round(u2_ms), "int8_ms": round(int8_ms),
-                     "iou_u2netp": round(mask_iou(full > 0.5, reference), 4), "iou_int8": round(mask_iou(int8, reference), 4),
+                     "iou_u2netp": round(mask_iou(full > 0.5, reference), 4),
+                     "iou_int8": round(mask_iou(int8, reference), 4),
                      "soft_share": round(soft / max(solid, 1e-4), 4)})
         print(rows[-1], flush=True)
 
@@ -94,7 +95,8 @@ def main() -> int:
                                 "min": min(r["iou_u2netp"] for r in rows)}
     record["iou_int8_all"] = {"mean": round(statistics.fmean(r["iou_int8"] for r in rows), 3),
                               "min": min(r["iou_int8"] for r in rows)}
-    print(f"{len(rows)} photos: U2Netp IoU mean {record['iou_u2netp_all']['mean']} min {record['iou_u2netp_all']['min']}; "
+    u2_iou = record["iou_u2netp_all"]
+    print(f"{len(rows)} photos: U2Netp IoU mean {u2_iou['mean']} min {u2_iou['min']}; "
           f"int8 IoU mean {record['iou_int8_all']['mean']} min {record['iou_int8_all']['min']}; "
           f"U2Netp median {record['u2netp_ms']['median']} ms, int8 median {record['int8_ms']['median']} ms")
     print(f"{'sure when soft/solid <=':>24} {'skip ISNet':>10} {'IoU mean':>8} {'IoU min':>8} {'time vs int8':>12}")
