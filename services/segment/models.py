@@ -41,6 +41,10 @@ def compile_openvino(path: Path) -> Any:
         # core (0.39-0.40 photos/s together, against 0.55 unpinned).
         "ENABLE_CPU_PINNING": False,
         "PERFORMANCE_HINT": "LATENCY",
+        # Where the CPU has bf16 (Zen 4, Sapphire Rapids) OpenVINO would run the float layers
+        # in bf16: the fp32 second opinion would then differ from onnxruntime's fp32 matte by
+        # up to 0.02 alpha, and the int8 file would run unlike the way setup checked it.
+        "INFERENCE_PRECISION_HINT": "f32",
     }
     return ov.Core().compile_model(str(path), "CPU", config)
 
