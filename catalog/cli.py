@@ -91,12 +91,20 @@ def run(
 
         def done(record):
             mark = "[green]ok[/green]" if record.status == "ok" else f"[red]failed[/red]: {record.error}"
+            unsure = [item for item in record.items if item.needs_review]
+            if unsure:
+                mark += f", [yellow]{len(unsure)} to review[/yellow] ({'; '.join(unsure[0].review_reasons)})"
             progress.console.print(f"{Path(record.source).name}: {mark}")
             progress.advance(task)
 
         manifest = run_pipeline(files, out, options, on_photo=done)
     failed = sum(r.status == "failed" for r in manifest.images)
-    console.print(f"{len(manifest.images) - failed} ok, {failed} failed -> {out / 'index.html'}")
+    unsure = sum(item.needs_review for r in manifest.images for item in r.items)
+    items = sum(len(r.items) for r in manifest.images)
+    console.print(
+        f"{len(manifest.images) - failed} ok, {failed} failed; {unsure} of {items} items need review"
+        f" -> {out / 'index.html'}"
+    )
 
 
 # --- the gateway's client: submit, status, fetch ---------------------------------------------

@@ -32,6 +32,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # mediapipe's metadata pulls jax and opencv-contrib, which are not needed and clash with
   # the headless OpenCV build; what it really needs is pinned in pyproject.toml.
   $VENV/bin/python -m pip install -q --no-deps mediapipe==0.10.14
+  # The same for the pack OCR, whose metadata asks for the GUI OpenCV build.
+  $VENV/bin/python -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4
   touch "$stamp"
 fi
 

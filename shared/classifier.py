@@ -78,12 +78,15 @@ def classify(probs: np.ndarray, item_min_score: float) -> Classification:
 def best_within(probs: np.ndarray, allowed: tuple[str, ...], min_score: float) -> CategoryScore:
     """The most likely of a few allowed categories for one crop's softmax (a garment crop is
     known to be clothing; the question is which kind). When the classifier has no real
-    opinion (below min_score), the first, most common one is kept."""
+    opinion (below min_score), the first, most common one is kept. The score is the
+    category's probability among the allowed ones, not its sliver of all 1000 classes."""
     scores = dict(category_scores(probs))
     best = max(allowed, key=lambda c: scores.get(c, 0.0))
     if scores.get(best, 0.0) < min_score:
         best = allowed[0]
-    return CategoryScore(category=best, score=round(scores.get(best, 0.0), 4))
+    among = sum(scores.get(c, 0.0) for c in allowed)
+    share = scores.get(best, 0.0) / among if among > 0 else 1.0 / len(allowed)
+    return CategoryScore(category=best, score=round(share, 4))
 
 
 def headwear_score(probs: np.ndarray) -> float:

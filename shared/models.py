@@ -93,7 +93,42 @@ SELFIE = ModelSpec(
     licence="Apache-2.0",
     package="mediapipe",
 )
-REGISTRY = {spec.name: spec for spec in (ISNET, ISNET_INT8, EFFICIENTNET, BLAZEPOSE, SELFIE)}
+
+
+def _rapidocr(name: str, file: str, sha256: str, input_size: int) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        source="PyPI rapidocr-onnxruntime==1.4.4",
+        file=f"models/{file}",
+        sha256=sha256,
+        input_size=input_size,
+        licence="Apache-2.0",
+        package="rapidocr_onnxruntime",
+    )
+
+
+# Text on packs: PP-OCRv4 (Chinese and Latin script) as rapidocr-onnxruntime ships it.
+OCR_DETECT = _rapidocr(
+    "ppocr-v4-detect",
+    "ch_PP-OCRv4_det_infer.onnx",
+    "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+    736,
+)
+OCR_READ = _rapidocr(
+    "ppocr-v4-read",
+    "ch_PP-OCRv4_rec_infer.onnx",
+    "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+    48,
+)
+OCR_TURN = _rapidocr(
+    "ppocr-turn",
+    "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+    "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+    48,
+)
+REGISTRY = {
+    spec.name: spec for spec in (ISNET, ISNET_INT8, EFFICIENTNET, BLAZEPOSE, SELFIE, OCR_DETECT, OCR_READ, OCR_TURN)
+}
 
 
 def models_dir() -> Path:

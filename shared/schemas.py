@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from shared.chain import FIRST_STAGE, Stage, next_stage
 from shared.imageio import parse_background
+from shared.review import review_reasons
 from shared.styles import StyleGuide, StyleRef
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1/y1 exclusive
@@ -82,9 +83,13 @@ class Item(BaseModel):
     category: str | None = None  # none for a look
     category_score: float | None = None
     top3: list[CategoryScore] = Field(default_factory=list)
+    text: list[str] = Field(default_factory=list)  # product: the lines printed on it, largest first (OCR)
     box: Box  # garment, look: the photo's part shown (past its edge where padded); product: the instance
     size: tuple[int, int] | None = None  # the image's width and height, where a style guide set them
     warnings: list[str] = Field(default_factory=list)  # rules of the style guide met only in part
+    # Unsure of its category, colour or crop (shared.review): the items a catalog team checks.
+    needs_review: bool = False
+    review_reasons: list[str] = Field(default_factory=list)
     files: ItemFiles
     color: ColorResult | None = None
 
@@ -163,12 +168,14 @@ class ItemState(BaseModel):
     category: str | None = None
     category_score: float | None = None
     top3: list[CategoryScore] = Field(default_factory=list)
+    text: list[str] = Field(default_factory=list)
     color: ColorResult | None = None
     work_cutout: str | None = None  # product: intermediate RGBA cutout, relative to the photo's work area
     name: str | None = None  # file base name in the catalog ("top", "item-2")
     files: ItemFiles | None = None  # catalog files, relative to the catalog root
 
     def to_item(self) -> Item:
+        reasons = review_reasons(self)
         return Item(
             type=self.type,
             garment=self.garment,
@@ -176,9 +183,12 @@ class ItemState(BaseModel):
             category=self.category,
             category_score=self.category_score,
             top3=self.top3,
+            text=self.text,
             box=self.box,
             size=self.size,
             warnings=self.warnings,
+            needs_review=bool(reasons),
+            review_reasons=reasons,
             files=self.files or ItemFiles(image=""),
             color=self.color,
         )

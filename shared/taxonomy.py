@@ -20,6 +20,9 @@ Mapping conventions used in the table (so edits stay consistent):
 * ``clothing/swimwear-underwear`` also holds sleepwear and hosiery (pajama, sock).
 * ``accessories/hats`` is every hat, cap and helmet (incl. ski mask, bearskin,
   pickelhaube); ``HEADWEAR_IMAGENET`` is derived from it.
+* ``wool`` (ImageNet's photos are yarn and knitting) is ``clothing/tops``: in a catalog a
+  knitted thing on a table or a sweep is knitwear, and the catalog has no yarn category.
+  ``pencil box`` (zipped pencil cases) is ``accessories/other``.
 * Nothing maps to ``model``: photos of people get it from the person detector.
   People classes (groom, scuba diver, ballplayer) are background.
 """

@@ -602,9 +602,10 @@ def test_dockerfile_facts():
     assert json.loads(cmd) == ["uvicorn", "services.gateway.app:app", "--host", "0.0.0.0", "--port", "8000"]
     assert any(keyword == "RUN" and "python -m shared.model_setup" in rest for s in stages for keyword, rest in s)
     assert "ARG BASE=python:3.11-slim" in text
-    # The mediapipe pin agrees with the project's own setup.
+    # The pins of the packages installed without their metadata agree with the project's setup.
     setup = (ROOT / "scripts" / "setup.sh").read_text()
     assert re.search(r"ARG MEDIAPIPE_VERSION=(\S+)", text).group(1) == re.search(r"mediapipe==(\S+)", setup).group(1)
+    assert re.search(r"ARG RAPIDOCR_VERSION=(\S+)", text).group(1) == re.search(r"rapidocr-onnxruntime==(\S+)", setup).group(1)
     # The build context keeps what the Dockerfile copies and drops the local venv and models.
     ignore = [line.strip() for line in (ROOT / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
               if line.strip() and not line.startswith("#")]

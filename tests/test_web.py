@@ -181,6 +181,11 @@ def test_upload_shows_the_gallery_and_downloads_the_catalog(uploaded, client):
         assert [names.nth(k).get_attribute("title") for k in range(len(items))] == [i["color"]["css_name"] for i in items]
         assert card.locator(".category > span:first-child").all_inner_texts() == [i["category"] for i in items]
         assert card.locator(".palette").first.locator("span").count() == len(items[0]["color"]["palette"])
+    # The words read on the supplement bottle's label, largest print first.
+    bottle = records["cosmetics_white_bg_06.jpg"]["items"][0]
+    assert any("vitamin" in line.lower() for line in bottle["text"]), bottle["text"]
+    shown = page.locator('article[data-source="cosmetics_white_bg_06.jpg"] .pack-text')
+    assert shown.inner_text() == " · ".join(bottle["text"][:3])
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-gallery-desktop.png"), full_page=True)
@@ -300,6 +305,23 @@ def test_filters_by_kind_and_category(uploaded):
     sync_api.expect(person.locator('figure.item[data-garment="shoes"]')).to_be_hidden()
     page.get_by_label("Category").select_option("")
     sync_api.expect(product).to_be_visible()
+
+
+def test_needs_review_filter_shows_the_items_the_manifest_flags_with_their_reasons(uploaded, client):
+    page = uploaded.page
+    manifest = client.get(f"/v1/jobs/{uploaded.id}/manifest").json()
+    flagged = [(r["source"], k, i) for r in manifest["images"] for k, i in enumerate(r["items"]) if i["needs_review"]]
+    assert all(i["review_reasons"] for _, _, i in flagged)
+    page.get_by_label("Needs review").check()
+    shown = page.locator("figure.item:visible")
+    sync_api.expect(shown).to_have_count(len(flagged))
+    for k in range(len(flagged)):
+        assert shown.nth(k).get_attribute("data-review") == "yes"
+        reasons = shown.nth(k).locator(".review li").all_inner_texts()
+        assert reasons and all(r.startswith("Needs review: ") for r in reasons)
+    page.get_by_label("Needs review").uncheck()
+    total = sum(len(r["items"]) for r in manifest["images"])
+    sync_api.expect(page.locator("figure.item:visible")).to_have_count(total)
 
 
 def test_phone_width_has_no_horizontal_overflow(uploaded, browser, gateway, key):

@@ -16,7 +16,7 @@ from shared.models import ISNET, ISNET_INT8, check_file, checksum_problems, mode
 log = logging.getLogger(__name__)
 
 
-def _threads() -> int:
+def threads() -> int:
     return segment_settings().threads or os.cpu_count() or 1
 
 
@@ -28,7 +28,7 @@ def isnet_session():
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Denormal floats made some photos 2.5x slower; flushing them changes nothing visible.
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
-    options.intra_op_num_threads = _threads()
+    options.intra_op_num_threads = threads()
     return ort.InferenceSession(str(check_file(ISNET)), options, providers=onnx_providers())
 
 
@@ -36,7 +36,7 @@ def compile_openvino(path: Path) -> Any:
     import openvino as ov
 
     config = {
-        "INFERENCE_NUM_THREADS": _threads(),
+        "INFERENCE_NUM_THREADS": threads(),
         # OpenVINO pins its threads to cores by default: two 1-thread workers then shared one
         # core (0.39-0.40 photos/s together, against 0.55 unpinned).
         "ENABLE_CPU_PINNING": False,

@@ -17,6 +17,12 @@ class SegmentSettings(BaseSettings):
     # A product is filed under a catalog category once that category holds this share of
     # the classifier's belief; below it, background-other.
     item_min_score: float = Field(0.1, ge=0, le=1)
+    # Text on a product: its words add text_weight to the categories they name, plus the
+    # share of the classifier's belief in containers (packet, carton, bottle, tube: a
+    # pack's shape says little of what is in it). OCR runs only where that can change the
+    # answer, at ocr_max_side px on the item's longer side.
+    text_weight: float = Field(0.5, ge=0)
+    ocr_max_side: int = Field(960, ge=64)
     # The matte model: fp32 (the reference, onnxruntime), int8 (OpenVINO, made and checked
     # by `make setup`; about twice as fast on a CPU), or auto (int8 on a CPU when it is
     # there, fp32 on CUDA). CATALOG_MATTE_BACKEND.

@@ -1,15 +1,17 @@
 """The segment step: ISNet's soft matte (fp32 or int8: services.segment.models). A person
 photo keeps it whole (8-bit) for the garment cutouts and colours. A product photo is split
 into instances, each cut out (RGBA, kept for the colour step) and filed under a catalog
-category; a photo where nothing stands out (a scene, a texture) is one whole-photo item."""
+category (services.segment.naming: the classifier, and the text on a pack where it can
+change the answer); a photo where nothing stands out (a scene, a texture) is one
+whole-photo item."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from services.segment.logic import Instance, matte, split_instances
-from services.segment.settings import segment_settings
-from shared.classifier import classify, imagenet_probs
+from services.segment.naming import name_product
+from shared.classifier import imagenet_probs
 from shared.imageio import array_bytes, cutout, on_white, png_bytes
 from shared.schemas import ItemState
 from shared.stage import MATTE, StepContext, register_step
@@ -35,7 +37,12 @@ def step_segment(ctx: StepContext) -> None:
         items = []
         for i, (inst, rgba, p) in enumerate(zip(instances, cutouts, probs)):
             name = ctx.files.put_work(f"item-{i}-cutout.png", png_bytes(rgba))  # fast PNG: an intermediate
-            c = classify(p, segment_settings().item_min_score)
+            x0, y0, x1, y1 = inst.box
+            # One product: all the photo's text is its own (the matte may hold only part of a
+            # flat pack that fills the frame). Several: each reads within its own box.
+            printed_on = rgb if len(instances) == 1 else rgb[y0:y1, x0:x1]
+            naming = name_product(p, printed_on)  # reads the text where it can change the answer
+            c = naming.classification
             items.append(
                 ItemState(
                     type="product",
@@ -44,6 +51,7 @@ def step_segment(ctx: StepContext) -> None:
                     category=c.category,
                     category_score=c.score,
                     top3=c.top3,
+                    text=naming.text,
                 )
             )
     state.items = items

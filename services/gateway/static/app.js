@@ -501,6 +501,7 @@ function jobView(id) {
   $("#gallery-empty").hidden = false;
   $("#gallery-empty").textContent = "Finished photos appear here.";
   $("#filter-kind").value = "";
+  $("#filter-review").checked = false;
   $("#filter-category").replaceChildren(el("option", { value: "", text: "all" }));
   const zip = $("#zip-button");
   zip.disabled = true;
@@ -510,6 +511,7 @@ function jobView(id) {
   };
   $("#filter-kind").onchange = applyFilters;
   $("#filter-category").onchange = applyFilters;
+  $("#filter-review").onchange = applyFilters;
   document.title = `Job ${id.slice(0, 8)} · Catalog`;
   const preview = stylePreview();
 
@@ -646,13 +648,14 @@ function jobView(id) {
   function applyFilters() {
     const kind = $("#filter-kind").value;
     const category = $("#filter-category").value;
+    const review = $("#filter-review").checked;
     let shown = 0;
     for (const card of cards.values()) {
       let visible = !kind || card.dataset.kind === kind;
-      if (visible && category) {
+      if (visible && (category || review)) {
         let any = false;
         for (const item of card.querySelectorAll(".item")) {
-          const match = item.dataset.category === category;
+          const match = (!category || item.dataset.category === category) && (!review || item.dataset.review === "yes");
           item.hidden = !match;
           any ||= match;
         }
@@ -744,8 +747,8 @@ function itemCard(item, index, photoName, options) {
   const frameStyle = item.size ? `aspect-ratio:${item.size[0]} / ${item.size[1]}` : null;
 
   const color = item.color;
-  // Garment scores can be tiny (the share among the kinds a garment allows): two
-  // significant digits keep them readable.
+  // Scores are probabilities among the candidate categories; two significant digits
+  // keep a small one readable.
   const s = item.category_score;
   const score = typeof s === "number" ? ` ${s >= 0.1 ? s.toFixed(2) : s.toPrecision(2)}` : "";
   const info = el("div", { class: "item-info" },
@@ -754,6 +757,14 @@ function itemCard(item, index, photoName, options) {
     // A look is the whole person: it has no category.
     item.type === "look" ? null : el("p", { class: "category" },
       el("span", { text: item.category || "uncategorised" }), el("span", { class: "hint score", text: score })));
+  // The words read on a pack, largest print first (the full list on hover).
+  if ((item.text || []).length) {
+    info.append(el("p", { class: "pack-text hint", text: item.text.slice(0, 3).join(" · "), title: item.text.join("\n") }));
+  }
+  if (item.needs_review) {
+    info.append(el("ul", { class: "review", "aria-label": `Needs review: ${label}` },
+      item.review_reasons.map((r) => el("li", { text: `Needs review: ${r}` }))));
+  }
   if ((item.warnings || []).length) {
     info.append(el("ul", { class: "warnings", "aria-label": `Warnings for ${label}` },
       item.warnings.map((w) => el("li", { text: w, title: w }))));
@@ -780,7 +791,11 @@ function itemCard(item, index, photoName, options) {
   }
   info.append(links);
   return el("figure", {
-    class: "item", dataset: { garment: item.garment || "", type: item.type || "", category: item.category || "" },
+    class: "item",
+    dataset: {
+      garment: item.garment || "", type: item.type || "", category: item.category || "",
+      review: item.needs_review ? "yes" : "no",
+    },
   }, el("div", { class: transparent ? "frame checker" : "frame", style: frameStyle }, img), el("figcaption", {}, info));
 }
 

@@ -1,0 +1,83 @@
+"""A product's category from two signals: the image classifier (ImageNet folded into the
+taxonomy) and the words printed on it (OCR and the pack lexicon, shared.pack_words).
+
+Each category's evidence is the classifier's share plus `weight` times the text's share,
+where weight is the setting's text_weight plus the classifier's belief in a container
+(a packet, carton, bottle or tube says how a product is packed, not what it is). OCR runs
+only where that sum can change the answer: the image's lead over the next category is
+below weight, or the image names no category at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+
+from services.segment.ocr import read_lines
+from services.segment.settings import segment_settings
+from shared.classifier import classify
+from shared.pack_words import text_categories
+from shared.schemas import CategoryScore, Classification
+from shared.taxonomy import BACKGROUND, category_scores, imagenet_categories
+
+PACK_IMAGENET = (
+    "packet", "carton", "pill bottle", "lotion", "sunscreen", "water bottle", "pop bottle", "beer bottle",
+    "wine bottle", "whiskey jug", "milk can", "envelope", "book jacket", "menu", "comic book", "crossword puzzle",
+    "Band Aid", "paper towel", "toilet tissue", "soap dispenser", "hair spray", "plastic bag",
+)  # fmt: skip
+
+
+@dataclass
+class Naming:
+    classification: Classification
+    text: list[str] = field(default_factory=list)  # the lines read, largest print first; empty if OCR did not run
+
+
+@cache
+def _pack_indices() -> np.ndarray:
+    names = imagenet_categories()
+    return np.array([names.index(name) for name in PACK_IMAGENET])
+
+
+def text_weight(probs: np.ndarray) -> float:
+    return segment_settings().text_weight + float(probs[_pack_indices()].sum())
+
+
+def text_can_change(probs: np.ndarray, weight: float) -> bool:
+    """Whether some category could overtake the image's best with the text's full weight."""
+    items = sorted((s for c, s in category_scores(probs) if c != BACKGROUND), reverse=True) + [0.0, 0.0]
+    return items[0] < segment_settings().item_min_score or items[0] - items[1] < weight
+
+
+def name_product(probs: np.ndarray, item_rgb: np.ndarray) -> Naming:
+    """The category of one product from its ImageNet softmax and, where it can change the
+    answer, the text on the item's crop."""
+    min_score = segment_settings().item_min_score
+    image = classify(probs, min_score)
+    weight = text_weight(probs)
+    if not text_can_change(probs, weight):
+        return Naming(image)
+    lines = read_lines(item_rgb)
+    text = [line.text for line in lines]
+    said = dict(text_categories([(line.text, line.height / lines[0].height) for line in lines]))
+    if not said:
+        return Naming(image, text)
+    evidence = dict(category_scores(probs))
+    for category, share in said.items():
+        evidence[category] = evidence.get(category, 0.0) + weight * share
+    total = 1.0 + weight  # image shares and text shares each sum to 1
+    ranked = sorted(((c, s / total) for c, s in evidence.items()), key=lambda cs: -cs[1])
+    items = [cs for cs in ranked if cs[0] != BACKGROUND]
+    chosen = items[0] if items[0][1] >= min_score / total else (BACKGROUND, dict(ranked).get(BACKGROUND, 0.0))
+    top3 = [chosen] + [cs for cs in ranked if cs[0] != chosen[0]][:2]
+    return Naming(
+        Classification(
+            category=chosen[0],
+            score=round(chosen[1], 4),
+            top3=[CategoryScore(category=c, score=round(s, 4)) for c, s in top3],
+            imagenet_top=image.imagenet_top,
+        ),
+        text,
+    )

@@ -1,0 +1,44 @@
+"""Which items a catalog team is asked to check, and the reasons it is told."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.schemas import ColorResult, ItemFiles, ItemState, PaletteEntry
+
+
+def _colour(*shares: float) -> ColorResult:
+    palette = [PaletteEntry(hex="#c80000", rgb=(200, 0, 0), share=s) for s in shares]
+    return ColorResult(hex="#c80000", rgb=(200, 0, 0), name="red", css_name="firebrick", palette=palette)
+
+
+def _item(**fields) -> ItemState:
+    base = dict(type="product", box=(0, 0, 10, 10), category="food/drinks", category_score=0.8, color=_colour(0.9))
+    return ItemState(**{**base, **fields}, files=ItemFiles(image="x.jpg"))
+
+
+def test_an_item_the_product_is_sure_of_is_trusted():
+    item = _item().to_item()
+    assert not item.needs_review and item.review_reasons == []
+
+
+def test_each_unsure_part_is_a_reason():
+    assert _item(category="background-other", category_score=0.9).to_item().review_reasons == [
+        "category: not one the catalog has"
+    ]
+    assert _item(category_score=0.12).to_item().review_reasons == ["category: food/drinks at only 0.12"]
+    many = _item(color=_colour(*[0.2] * 5)).to_item()
+    assert many.needs_review and many.review_reasons == ["colour: the dominant colour covers only 20% of the item"]
+    cropped = _item(type="garment", garment="top", category="clothing/tops", warnings=["soles not seen"])
+    assert cropped.to_item().review_reasons == ["crop: the style guide's rules were met only in part"]
+
+
+def test_a_real_photo_the_classifier_cannot_name_is_flagged():
+    from catalog.runner import analyse
+    from shared.schemas import Options
+
+    # Grey noise: nothing salient, nothing the classifier or a pack's text can name.
+    noise = np.random.default_rng(0).integers(100, 156, (320, 320, 3), dtype=np.uint8)
+    (item,) = [i.item for i in analyse(noise, Options()).items]
+    assert item.category == "background-other" and item.needs_review
+    assert "category: not one the catalog has" in item.review_reasons
