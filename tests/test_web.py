@@ -312,14 +312,14 @@ def test_needs_review_filter_shows_the_items_the_manifest_flags_with_their_reaso
     manifest = client.get(f"/v1/jobs/{uploaded.id}/manifest").json()
     flagged = [(r["source"], k, i) for r in manifest["images"] for k, i in enumerate(r["items"]) if i["needs_review"]]
     assert all(i["review_reasons"] for _, _, i in flagged)
-    page.get_by_label("Needs review").check()
+    page.get_by_role("checkbox", name="Needs review").check()
     shown = page.locator("figure.item:visible")
     sync_api.expect(shown).to_have_count(len(flagged))
     for k in range(len(flagged)):
         assert shown.nth(k).get_attribute("data-review") == "yes"
         reasons = shown.nth(k).locator(".review li").all_inner_texts()
         assert reasons and all(r.startswith("Needs review: ") for r in reasons)
-    page.get_by_label("Needs review").uncheck()
+    page.get_by_role("checkbox", name="Needs review").uncheck()
     total = sum(len(r["items"]) for r in manifest["images"])
     sync_api.expect(page.locator("figure.item:visible")).to_have_count(total)
 
