@@ -5,6 +5,7 @@ import pytest
 from skimage import data, draw
 from skimage.color import deltaE_ciede2000
 
+from conftest import PUBLIC
 from services.color.logic import colour_family, colour_name, dominant_color, hex_of, swatch
 from services.color.names import FAMILIES, lab_of
 
@@ -200,3 +201,40 @@ def test_without_tone_drops_skin_but_never_everything():
     # A garment the colour of skin keeps its pixels rather than losing all of them.
     beige = np.full((40, 40, 3), skin, np.uint8)
     assert without_tone(beige, mask, lab_of(skin)).all()
+
+
+def test_skin_tone_comes_from_the_hands_when_the_face_is_out_of_frame():
+    """A shot cut at the chin: the wearer's skin, to take out of the garments, is sampled
+    from the hands, and it matches what the face would have given."""
+    from conftest import FOOTBALLER
+    from services.color.step import skin_tone
+    from services.pose.body import hand_mask
+    from services.pose.logic import estimate_people
+    from shared.imageio import read_image
+
+    rgb = read_image(FOOTBALLER)
+    person = estimate_people(rgb)[0]
+    h, w = rgb.shape[:2]
+    assert hand_mask(person, w, h) is not None
+    from_face = skin_tone(rgb, person)
+    faceless = person.model_copy(deep=True)
+    for kp in faceless.keypoints:
+        if kp.name in ("nose", "mouth_left", "mouth_right") or "eye" in kp.name or "ear" in kp.name:
+            kp.visibility = 0.0
+    from_hands = skin_tone(rgb, faceless)
+    assert from_face is not None and from_hands is not None
+    assert deltaE_ciede2000(from_face, from_hands) < 15
+
+
+DEV = PUBLIC.parent / "dev"
+
+
+@pytest.mark.skipif(not (DEV / "headless_04.jpg").exists(), reason="dev photos not found")
+def test_shoes_of_a_headless_shot_are_not_the_colour_of_the_bare_feet():
+    from catalog.runner import analyse
+    from shared.imageio import read_image
+    from shared.schemas import Options
+
+    result = analyse(read_image(DEV / "headless_04.jpg"), Options())
+    (shoes,) = [r.item for r in result.items if r.item.garment == "shoes"]
+    assert shoes.color.name == "black", shoes.color  # labelled black; the bare feet are pink

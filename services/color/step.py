@@ -14,7 +14,7 @@ from services.color.logic import dominant_color, swatch, without_tone
 from services.color.names import lab_of
 from services.color.packshot import packshot
 from services.color.settings import color_settings
-from services.pose.body import draw_skeleton, face_mask, garment_body_mask
+from services.pose.body import draw_skeleton, face_mask, garment_body_mask, hand_mask
 from shared.imageio import cutout, encode_image, on_colour, parse_background, read_array, read_png, resize_to
 from shared.schemas import ITEM_ALPHA, ColorResult, ItemFiles, ItemState, Options, Person
 from shared.stage import MATTE, Artifacts, StepContext, register_step
@@ -153,12 +153,16 @@ def _colour(rgb: np.ndarray, mask: np.ndarray, fallback: np.ndarray, k: int) -> 
 
 
 def skin_tone(rgb: np.ndarray, person: Person) -> np.ndarray | None:
-    """The person's skin colour (CIELAB median of the face), when the face is seen and
-    its colour is plausibly skin: warm hue, some chroma. A back view can place "face"
-    points on hair, whose colour must not be taken out of the garments."""
-    face = face_mask(person, rgb.shape[1], rgb.shape[0])
-    if face is None:
+    """The person's skin colour (CIELAB median of the face, else of the hands), when it is
+    seen and plausibly skin: warm hue, some chroma. A back view can place "face" points on
+    hair, and hands can be gloved or hold things, whose colour must not be taken out of
+    the garments."""
+    h, w = rgb.shape[:2]
+    skin = face_mask(person, w, h)
+    if skin is None:
+        skin = hand_mask(person, w, h)
+    if skin is None:
         return None
-    tone = np.median(lab_of(rgb[face]), axis=0)
+    tone = np.median(lab_of(rgb[skin]), axis=0)
     chroma, hue = np.hypot(tone[1], tone[2]), np.degrees(np.arctan2(tone[2], tone[1]))
     return tone if chroma >= 8 and 15 <= hue <= 95 and tone[0] >= 20 else None

@@ -304,3 +304,17 @@ def face_mask(person: Person, width: int, height: int) -> np.ndarray | None:
     mask = np.zeros((height, width), np.uint8)
     cv2.fillPoly(mask, [body.xy(*corners).astype(np.int32)], 1)
     return mask.astype(bool) if mask.sum() >= 9 else None
+
+
+def hand_mask(person: Person, width: int, height: int) -> np.ndarray | None:
+    """The back or palm of each hand seen (its wrist, index, pinky and thumb points), or
+    None: the skin to sample where the face is out of frame (a shot cut at the chin)."""
+    import cv2
+
+    body = Body(person, width, height)
+    mask = np.zeros((height, width), np.uint8)
+    for side in ("left", "right"):
+        corners = tuple(f"{side}_{part}" for part in ("wrist", "pinky", "index", "thumb"))
+        if body.seen(*corners):
+            cv2.fillPoly(mask, [cv2.convexHull(body.xy(*corners).astype(np.int32))], 1)
+    return mask.astype(bool) if mask.sum() >= 9 else None
