@@ -122,3 +122,19 @@ def test_a_product_the_image_is_sure_of_pays_no_ocr(ocr_calls):
     result = analyse(np.ascontiguousarray(data.coffee()), Options())
     assert result.items[0].item.category == "food/drinks"
     assert ocr_calls == [] and result.items[0].item.text == []
+
+
+def test_a_failing_ocr_leaves_the_classifiers_answer(monkeypatch, caplog):
+    """Text is extra evidence: if reading it fails, the photo still comes back, named by
+    the image alone (a fault injected into the real pipeline)."""
+    from catalog.runner import analyse
+    from shared.schemas import Options
+
+    def broken(rgb):
+        raise RuntimeError("OCR model crashed")
+
+    monkeypatch.setattr(naming, "read_lines", broken)
+    result = analyse(_pack_photo(["CHOCOLAT", "NOIR 70%"]), Options())
+    item = result.items[0].item
+    assert item.text == [] and item.category != "food/desserts"
+    assert "OCR failed" in caplog.text

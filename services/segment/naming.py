@@ -10,6 +10,7 @@ below weight, or the image names no category at all.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -21,6 +22,8 @@ from shared.classifier import classify
 from shared.pack_words import text_categories
 from shared.schemas import CategoryScore, Classification
 from shared.taxonomy import BACKGROUND, category_scores, imagenet_categories
+
+log = logging.getLogger(__name__)
 
 PACK_IMAGENET = (
     "packet", "carton", "pill bottle", "lotion", "sunscreen", "water bottle", "pop bottle", "beer bottle",
@@ -59,7 +62,11 @@ def name_product(probs: np.ndarray, item_rgb: np.ndarray) -> Naming:
     weight = text_weight(probs)
     if not text_can_change(probs, weight):
         return Naming(image)
-    lines = read_lines(item_rgb)
+    try:
+        lines = read_lines(item_rgb)
+    except Exception:  # the text is extra evidence: without it the image's answer stands
+        log.warning("OCR failed on a product; its category is the classifier's", exc_info=True)
+        return Naming(image)
     text = [line.text for line in lines]
     said = dict(text_categories([(line.text, line.height / lines[0].height) for line in lines]))
     if not said:
