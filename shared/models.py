@@ -84,6 +84,16 @@ BLAZEPOSE = ModelSpec(
     licence="Apache-2.0",
     package="mediapipe",
 )
+# Faces, many per photo and small (up to ~5 m away): people the body search misses in a group.
+FACES = ModelSpec(
+    name="face-detection-full-range",
+    source="PyPI mediapipe==0.10.14",
+    file="modules/face_detection/face_detection_full_range_sparse.tflite",
+    sha256="2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+    input_size=192,
+    licence="Apache-2.0",
+    package="mediapipe",
+)
 SELFIE = ModelSpec(
     name="selfie-segmentation",
     source="PyPI mediapipe==0.10.14",
@@ -127,7 +137,8 @@ OCR_TURN = _rapidocr(
     48,
 )
 REGISTRY = {
-    spec.name: spec for spec in (ISNET, ISNET_INT8, EFFICIENTNET, BLAZEPOSE, SELFIE, OCR_DETECT, OCR_READ, OCR_TURN)
+    spec.name: spec
+    for spec in (ISNET, ISNET_INT8, EFFICIENTNET, BLAZEPOSE, SELFIE, FACES, OCR_DETECT, OCR_READ, OCR_TURN)
 }
 
 

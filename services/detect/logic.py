@@ -1,12 +1,15 @@
-"""Does a photo show people? The person matte (MediaPipe selfie segmentation) answers where
-people may be; pose then confirms each body with its landmarks."""
+"""Does a photo show people, and where are their faces? The person matte (MediaPipe selfie
+segmentation) answers where people may be; the face detector, where each face is. Pose
+then confirms each body with its landmarks, and looks for a body under every face its
+one-at-a-time search missed (people in a group)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from services.detect.models import selfie_segmenter
+from services.detect.models import face_detector, selfie_segmenter
 from services.detect.settings import detect_settings
+from shared.schemas import Box
 
 
 def person_matte(rgb: np.ndarray) -> np.ndarray:
@@ -17,3 +20,20 @@ def person_matte(rgb: np.ndarray) -> np.ndarray:
 def may_show_people(matte: np.ndarray) -> bool:
     """Some pixel is a person's with the confidence a confirmed body needs."""
     return bool(matte.size) and float(matte.max()) >= detect_settings().person_matte_min
+
+
+def faces_on_people(rgb: np.ndarray, matte: np.ndarray) -> list[Box]:
+    """The boxes of the faces whose centre the person matte covers: a face printed on a
+    pack or a poster in the background is not on anyone."""
+    h, w = rgb.shape[:2]
+    found = face_detector().process(np.ascontiguousarray(rgb)).detections or []
+    faces: list[Box] = []
+    for detection in found:
+        b = detection.location_data.relative_bounding_box
+        x0, y0 = max(0, int(b.xmin * w)), max(0, int(b.ymin * h))
+        x1, y1 = min(w, int((b.xmin + b.width) * w)), min(h, int((b.ymin + b.height) * h))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        if matte[(y0 + y1) // 2, (x0 + x1) // 2] >= detect_settings().person_matte_min:
+            faces.append((x0, y0, x1, y1))
+    return faces

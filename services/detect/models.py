@@ -1,6 +1,8 @@
-"""The detect service's model: MediaPipe's selfie segmentation (the person matte)."""
+"""The detect service's models: MediaPipe's selfie segmentation (the person matte) and its
+full-range face detector (many faces, small ones included)."""
 
-from shared.models import SELFIE, check_file, model_loader
+from services.detect.settings import detect_settings
+from shared.models import FACES, SELFIE, check_file, model_loader
 
 
 @model_loader(SELFIE)
@@ -9,3 +11,13 @@ def selfie_segmenter():
 
     check_file(SELFIE)
     return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+
+
+@model_loader(FACES)
+def face_detector():
+    import mediapipe as mp
+
+    check_file(FACES)
+    return mp.solutions.face_detection.FaceDetection(
+        model_selection=1, min_detection_confidence=detect_settings().face_min_score
+    )

@@ -13,6 +13,8 @@ class DetectSettings(BaseSettings):
     # goes to pose, which confirms each body. Keep it at most pose's torso_coverage: a body
     # pose would accept always has a matte pixel at least that sure.
     person_matte_min: float = Field(0.5, ge=0, le=1)
+    # The face detector's own default: below it, faces are mostly patterns (prints, knots).
+    face_min_score: float = Field(0.5, ge=0, le=1)
 
 
 @cache

@@ -4,6 +4,7 @@ the classifier's say on which kind of garment each is and whether a hat is worn.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from services.pose.body import LANDMARKS, frame, person_box
 from services.pose.framing import CannotFrame, frame_output, output_regions
 from services.pose.models import pose_estimator
+from services.pose.roi import body_under_face
 from services.pose.settings import PoseSettings, pose_settings
 from shared.classifier import best_within, headwear_score, imagenet_probs
 from shared.schemas import Box, CategoryScore, Garment, ItemState, Keypoint, Options, Person, Skipped
@@ -24,13 +26,52 @@ GARMENT_CATEGORIES: dict[Garment, tuple[str, ...]] = {
 }
 
 
-def find_people(rgb: np.ndarray, person_matte: np.ndarray) -> list[Person]:
-    """The bodies BlazePose finds whose torso the person matte covers. BlazePose alone
-    sometimes places a second, phantom body at the frame's edge; the matte alone is too
-    coarse to count or separate people."""
+def find_people(rgb: np.ndarray, person_matte: np.ndarray, faces: Sequence[Box] = ()) -> list[Person]:
+    """The bodies BlazePose finds whose torso the person matte covers: those its
+    one-at-a-time search finds, largest first (the first is the photo's main person), then
+    one under each face on the matte that none of them has (the rest of a group), largest
+    first. BlazePose alone sometimes places a second, phantom body at the frame's edge;
+    the matte alone is too coarse to count or separate people."""
     s = pose_settings()
     fills_frame = float((person_matte >= s.torso_coverage).mean()) >= s.margin_retry_min_fill
-    return [p for p in estimate_people(rgb, fills_frame) if torso_coverage(person_matte, p) >= s.torso_coverage]
+    people = [p for p in estimate_people(rgb, fills_frame) if torso_coverage(person_matte, p) >= s.torso_coverage]
+    # Faces only add to a confirmed body: a face alone may be a print on a pack or a shirt.
+    if not people:
+        return []
+    # A body under a face is guessed in a crowd, where a neighbour's limbs are close: less
+    # sure than the search's, so it never becomes the main person.
+    return people + sorted(_people_under_faces(rgb, person_matte, faces, people), key=_area, reverse=True)
+
+
+def _people_under_faces(
+    rgb: np.ndarray, person_matte: np.ndarray, faces: Sequence[Box], found: list[Person]
+) -> list[Person]:
+    """A body for each face no found person's nose is on, confirmed as every body is."""
+    s = pose_settings()
+    h, w = rgb.shape[:2]
+    added: list[Person] = []
+    for face in faces:
+        if any(_nose_on(p, face, s.face_claim_margin) for p in found + added):
+            continue
+        keypoints = body_under_face(rgb, face)
+        if keypoints is None or not _is_body(keypoints):
+            continue
+        person = Person(box=person_box(keypoints, w, h), keypoints=keypoints)
+        if torso_coverage(person_matte, person) >= s.torso_coverage:
+            added.append(person)
+    return added
+
+
+def _nose_on(person: Person, face: Box, margin: float) -> bool:
+    nose = person.keypoints[0]
+    x0, y0, x1, y1 = face
+    gx, gy = margin * (x1 - x0), margin * (y1 - y0)
+    return x0 - gx <= nose.x <= x1 + gx and y0 - gy <= nose.y <= y1 + gy
+
+
+def _area(person: Person) -> int:
+    x0, y0, x1, y1 = person.box
+    return (x1 - x0) * (y1 - y0)
 
 
 def torso_coverage(person_matte: np.ndarray, person: Person) -> float:
@@ -173,7 +214,7 @@ def estimate_people(rgb: np.ndarray, may_fill_frame: bool = True) -> list[Person
         people.append(Person(box=box, keypoints=keypoints))
         x0, y0, x1, y1 = box
         work[y0:y1, x0:x1] = 127
-    return sorted(people, key=lambda p: (p.box[2] - p.box[0]) * (p.box[3] - p.box[1]), reverse=True)
+    return sorted(people, key=_area, reverse=True)
 
 
 def _overlap(a: Box, b: Box) -> float:

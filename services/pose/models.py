@@ -1,4 +1,5 @@
-"""The pose service's model: BlazePose full (33 body landmarks) with its person detector."""
+"""The pose service's model: BlazePose full (33 body landmarks), run by MediaPipe's solution
+with its person detector, and directly (LiteRT) on a region of interest."""
 
 from shared.models import BLAZEPOSE, check_file, model_loader
 
@@ -9,3 +10,12 @@ def pose_estimator():
 
     check_file(BLAZEPOSE)
     return mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False)
+
+
+@model_loader(BLAZEPOSE)
+def landmark_model():
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = Interpreter(model_path=str(check_file(BLAZEPOSE)), num_threads=1)
+    model.allocate_tensors()
+    return model

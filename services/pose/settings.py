@@ -20,6 +20,9 @@ class PoseSettings(BaseSettings):
     # A body found again through the grey patch overlaps a found one by this share of the
     # smaller box: the search stops there.
     same_person_overlap: float = Field(0.6, ge=0, le=1)
+    # A face is someone found already when their nose is on its box grown by this share;
+    # any other face on the person matte is looked under for a body of its own.
+    face_claim_margin: float = Field(0.2, ge=0)
     # The grey margin (share of the long side) of the retry for a person who fills the frame.
     margin_share: float = Field(0.25, ge=0)
     # That retry runs only where the person matte (at torso_coverage) covers this share of

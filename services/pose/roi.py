@@ -1,0 +1,104 @@
+"""BlazePose's landmark model run directly on a region of interest: the body under a face
+that the one-at-a-time search missed. The legacy solution runs its person detector first
+and keeps only the best detection; here the region comes from a face instead, as the
+solution's own tracking derives the next region from the last landmarks. Same model file
+as the solution's, run by LiteRT."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from services.pose.body import LANDMARKS
+from services.pose.models import landmark_model
+from shared.schemas import Box, Keypoint
+
+SIDE = 256  # the model's square input, in pixels
+# Where a body lies under its face, in face heights: its centre (the hips) this far below
+# the face, inside a square region this wide. A standing adult's hips are about 3 heads
+# below the face and the whole body 7-8 heads tall; the nearer and wider guesses cover a
+# seated or a close, cut-off person.
+GUESSES = ((3.0, 9.0), (2.0, 6.0), (4.0, 12.0))
+# A body belongs to the face when its nose lands on the face box grown by this share.
+NOSE_MARGIN = 0.5
+# The model's own confidence that a body is in the region; the solution uses 0.5 too.
+MIN_PRESENCE = 0.5
+
+
+class Region(NamedTuple):
+    cx: float
+    cy: float
+    side: float
+    rotation: float  # radians; the region is turned by this to make the body upright
+
+
+def body_under_face(rgb: np.ndarray, face: Box) -> list[Keypoint] | None:
+    """The 33 keypoints of the body whose nose is on this face, or None when none is."""
+    x0, y0, x1, y1 = face
+    fx, fy, size = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
+    best: tuple[float, np.ndarray] | None = None
+    for down, wide in GUESSES:
+        presence, points = landmarks(rgb, Region(fx, fy + down * size, wide * size, 0.0))
+        # Once more from the region the landmarks themselves give, as the solution tracks.
+        presence, points = landmarks(rgb, region_of(points))
+        if presence < MIN_PRESENCE or not _in_box(points[0, :2], face, NOSE_MARGIN):
+            continue
+        if best is None or presence > best[0]:
+            best = (presence, points)
+    if best is None:
+        return None
+    points = best[1]
+    return [
+        Keypoint(name=name, x=float(x), y=float(y), z=float(z), visibility=float(v))
+        for name, (x, y, z, v) in zip(LANDMARKS, points[:33, :4])
+    ]
+
+
+def landmarks(rgb: np.ndarray, region: Region) -> tuple[float, np.ndarray]:
+    """The model's presence score and its 39 points (33 landmarks, then the alignment
+    points) as rows x, y, z (photo pixels) and visibility (0-1)."""
+    import cv2
+
+    model = landmark_model()
+    to_crop = cv2.invertAffineTransform(_crop_to_photo(region))
+    crop = cv2.warpAffine(rgb, to_crop, (SIDE, SIDE), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    model.set_tensor(model.get_input_details()[0]["index"], (crop.astype(np.float32) / 255.0)[None])
+    model.invoke()
+    outputs = {tuple(d["shape"]): model.get_tensor(d["index"]) for d in model.get_output_details()}
+    raw = outputs[(1, 195)].reshape(39, 5)
+    presence = float(outputs[(1, 1)][0, 0])
+    xy = np.c_[raw[:, :2], np.ones(39)] @ _crop_to_photo(region).T
+    z = raw[:, 2] * region.side / SIDE
+    visibility = 1.0 / (1.0 + np.exp(-np.clip(raw[:, 3], -50, 50)))
+    return presence, np.c_[xy, z, visibility]
+
+
+def region_of(points: np.ndarray) -> Region:
+    """The region the alignment points give: centred on the hips (point 33), as wide as
+    2.5 times the body's radius (to point 34), turned so that the body stands upright."""
+    (hx, hy), (sx, sy) = points[33, :2], points[34, :2]
+    radius = math.hypot(sx - hx, sy - hy)
+    rotation = math.pi / 2 - math.atan2(-(sy - hy), sx - hx)
+    rotation -= 2 * math.pi * math.floor((rotation + math.pi) / (2 * math.pi))
+    return Region(float(hx), float(hy), 2.5 * radius, rotation)
+
+
+def _crop_to_photo(region: Region) -> np.ndarray:
+    """The 2x3 affine map from the model's input pixels to the photo's."""
+    scale = region.side / SIDE
+    c, s = math.cos(region.rotation) * scale, math.sin(region.rotation) * scale
+    half = SIDE / 2
+    return np.array(
+        [
+            [c, -s, region.cx - c * half + s * half],
+            [s, c, region.cy - s * half - c * half],
+        ]
+    )
+
+
+def _in_box(point: np.ndarray, box: Box, margin: float) -> bool:
+    x0, y0, x1, y1 = box
+    gx, gy = margin * (x1 - x0), margin * (y1 - y0)
+    return bool(x0 - gx <= point[0] <= x1 + gx and y0 - gy <= point[1] <= y1 + gy)

@@ -1,0 +1,63 @@
+"""People in groups, with the real models: a body under every face the one-at-a-time
+search misses, each counted once."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from services.detect.logic import faces_on_people, person_matte
+from services.pose.logic import estimate_people, find_people
+from services.pose.roi import body_under_face
+from shared.imageio import read_image
+from tests.conftest import PUBLIC
+
+DEV = PUBLIC.parent / "dev"
+
+
+def labelled_people(folder, name: str) -> int:
+    labels_file = folder / "labels.json" if folder == DEV else PUBLIC.parent / "labels.json"
+    return next(label["persons"] for label in json.loads(labels_file.read_text()) if label["file"] == name)
+
+
+def people_in(folder, name: str):
+    path = folder / name
+    if not path.is_file():
+        pytest.skip(f"shared test photo {name} not found")
+    rgb = read_image(path)
+    matte = person_matte(rgb)
+    faces = faces_on_people(rgb, matte)
+    return rgb, faces, find_people(rgb, matte, faces)
+
+
+@pytest.mark.parametrize("folder, name", [(DEV, "group_11.jpg"), (DEV, "group_13.jpg"), (PUBLIC, "group_06.jpg")])
+def test_a_group_gives_one_person_per_member(folder, name):
+    """Four women posing close together, seven friends in a row, four cheerleaders: the
+    search that greys out each person found stops short of them all; a body under each
+    face it missed makes the count."""
+    rgb, faces, people = people_in(folder, name)
+    assert len(estimate_people(rgb)) < labelled_people(folder, name)  # what the search alone finds
+    assert len(people) == labelled_people(folder, name)
+    # No one counted twice: no face holds two people's noses.
+    for x0, y0, x1, y1 in faces:
+        on_it = [p for p in people if x0 <= p.keypoints[0].x <= x1 and y0 <= p.keypoints[0].y <= y1]
+        assert len(on_it) <= 1
+
+
+def test_the_body_under_a_face_is_the_body_the_search_finds(footballer):
+    """The landmark model run on a region guessed from the face gives the same body as
+    the solution (its detector, then the same model): the region's maths is right."""
+    matte = person_matte(footballer)
+    (face,) = faces_on_people(footballer, matte)
+    keypoints = body_under_face(footballer, face)
+    assert keypoints is not None
+    x0, y0, x1, y1 = face
+    assert x0 <= keypoints[0].x <= x1 and y0 <= keypoints[0].y <= y1  # the nose on the face
+    (person,) = find_people(footballer, matte)
+    height = person.box[3] - person.box[1]
+    for a, b in zip(keypoints, person.keypoints):
+        if a.name in ("left_shoulder", "right_shoulder", "left_hip", "right_hip", "left_knee", "right_knee"):
+            assert a.visibility > 0.5
+            assert np.hypot(a.x - b.x, a.y - b.y) < 0.05 * height, a.name
