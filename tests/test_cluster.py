@@ -121,7 +121,7 @@ def test_cluster_artifacts_are_the_in_process_files_byte_for_byte(finished_job, 
 def test_each_stage_ran_on_its_own_queue_and_loaded_only_its_models(finished_job):
     # The models each service may load: its own, and the classifier for pose (garments)
     # and segment (products).
-    allowed = {"detect": {"selfie-segmentation", "face-detection-full-range"}, "pose": {"blazepose-full", "efficientnet-lite2"},
+    allowed = {"detect": {"selfie-segmentation", "face-detection-full-range"}, "pose": {"blazepose-heavy", "efficientnet-lite2"},
                "segment": {"isnet-medium", "isnet-medium-int8", "efficientnet-lite2", "ppocr-v4-detect"}, "color": set()}
     for image in finished_job.images:
         if image.status != "ok":

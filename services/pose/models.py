@@ -1,4 +1,4 @@
-"""The pose service's model: BlazePose full (33 body landmarks), run by MediaPipe's solution
+"""The pose service's model: BlazePose heavy (33 body landmarks), run by MediaPipe's solution
 with its person detector, and directly (LiteRT) on a region of interest."""
 
 from shared.models import BLAZEPOSE, check_file, model_loader
@@ -9,7 +9,7 @@ def pose_estimator():
     import mediapipe as mp
 
     check_file(BLAZEPOSE)
-    return mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=False)
+    return mp.solutions.pose.Pose(static_image_mode=True, model_complexity=2, enable_segmentation=False)
 
 
 @model_loader(BLAZEPOSE)

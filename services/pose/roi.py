@@ -25,6 +25,10 @@ GUESSES = ((3.0, 9.0), (2.0, 6.0), (4.0, 12.0))
 NOSE_MARGIN = 0.5
 # The model's own confidence that a body is in the region; the solution uses 0.5 too.
 MIN_PRESENCE = 0.5
+# A region has settled when refining it moves its centre by at most this share of its
+# side; a guess that has not settled after MAX_STEPS model calls is dropped.
+SETTLED = 0.05
+MAX_STEPS = 4
 
 
 class Region(NamedTuple):
@@ -35,25 +39,32 @@ class Region(NamedTuple):
 
 
 def body_under_face(rgb: np.ndarray, face: Box) -> list[Keypoint] | None:
-    """The 33 keypoints of the body whose nose is on this face, or None when none is."""
+    """The 33 keypoints of the body whose nose is on this face, or None when none is. Each
+    guessed region is refined from the landmarks it gives, as the solution tracks, until
+    it stays put; the first guess that settles on a body with its nose on the face wins."""
     x0, y0, x1, y1 = face
     fx, fy, size = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
-    best: tuple[float, np.ndarray] | None = None
     for down, wide in GUESSES:
-        presence, points = landmarks(rgb, Region(fx, fy + down * size, wide * size, 0.0))
-        # Once more from the region the landmarks themselves give, as the solution tracks.
-        presence, points = landmarks(rgb, region_of(points))
-        if presence < MIN_PRESENCE or not _in_box(points[0, :2], face, NOSE_MARGIN):
-            continue
-        if best is None or presence > best[0]:
-            best = (presence, points)
-    if best is None:
-        return None
-    points = best[1]
-    return [
-        Keypoint(name=name, x=float(x), y=float(y), z=float(z), visibility=float(v))
-        for name, (x, y, z, v) in zip(LANDMARKS, points[:33, :4])
-    ]
+        points = _settled(rgb, Region(fx, fy + down * size, wide * size, 0.0))
+        if points is not None and _in_box(points[0, :2], face, NOSE_MARGIN):
+            return [
+                Keypoint(name=name, x=float(x), y=float(y), z=float(z), visibility=float(v))
+                for name, (x, y, z, v) in zip(LANDMARKS, points[:33, :4])
+            ]
+    return None
+
+
+def _settled(rgb: np.ndarray, region: Region) -> np.ndarray | None:
+    """The landmarks once the region they give stays within SETTLED of the region they came
+    from, or None when the model sees no body or the region keeps moving."""
+    for _ in range(MAX_STEPS):
+        presence, points = landmarks(rgb, region)
+        if presence < MIN_PRESENCE:
+            return None
+        moved, region = region, region_of(points)
+        if math.hypot(region.cx - moved.cx, region.cy - moved.cy) <= SETTLED * region.side:
+            return points
+    return None
 
 
 def landmarks(rgb: np.ndarray, region: Region) -> tuple[float, np.ndarray]:
