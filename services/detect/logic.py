@@ -11,6 +11,12 @@ from services.detect.models import face_detector, selfie_segmenter
 from services.detect.settings import detect_settings
 from shared.schemas import Box
 
+# A corner tile is this share of the photo's width and height: faces come 1.7 times larger,
+# and the four tiles overlap, so a face on a seam is whole in one of them.
+TILE = 0.6
+# A face found again in a tile overlaps the first find by more than this (IoU).
+SAME_FACE_IOU = 0.3
+
 
 def person_matte(rgb: np.ndarray) -> np.ndarray:
     """How sure the matte is of a person at each pixel: HxW float32 in [0, 1]."""
@@ -23,8 +29,24 @@ def may_show_people(matte: np.ndarray) -> bool:
 
 
 def faces_on_people(rgb: np.ndarray, matte: np.ndarray) -> list[Box]:
-    """The boxes of the faces whose centre the person matte covers: a face printed on a
-    pack or a poster in the background is not on anyone."""
+    """The boxes of the faces whose centre the person matte covers (a face printed on a pack
+    or a poster in the background is not on anyone). The detector sees the photo at 192
+    pixels, where the faces of a group shot are a few pixels wide, so it also looks at the
+    four corners of the photo, each TILE of its width and height."""
+    h, w = rgb.shape[:2]
+    th, tw = int(h * TILE), int(w * TILE)
+    faces = _faces(rgb)
+    for y in (0, h - th):
+        for x in (0, w - tw):
+            for x0, y0, x1, y1 in _faces(rgb[y : y + th, x : x + tw]):
+                tile_face = (x0 + x, y0 + y, x1 + x, y1 + y)
+                if all(_iou(tile_face, face) < SAME_FACE_IOU for face in faces):
+                    faces.append(tile_face)
+    least = detect_settings().person_matte_min
+    return [(x0, y0, x1, y1) for x0, y0, x1, y1 in faces if matte[(y0 + y1) // 2, (x0 + x1) // 2] >= least]
+
+
+def _faces(rgb: np.ndarray) -> list[Box]:
     h, w = rgb.shape[:2]
     found = face_detector().process(np.ascontiguousarray(rgb)).detections or []
     faces: list[Box] = []
@@ -32,8 +54,13 @@ def faces_on_people(rgb: np.ndarray, matte: np.ndarray) -> list[Box]:
         b = detection.location_data.relative_bounding_box
         x0, y0 = max(0, int(b.xmin * w)), max(0, int(b.ymin * h))
         x1, y1 = min(w, int((b.xmin + b.width) * w)), min(h, int((b.ymin + b.height) * h))
-        if x1 <= x0 or y1 <= y0:
-            continue
-        if matte[(y0 + y1) // 2, (x0 + x1) // 2] >= detect_settings().person_matte_min:
+        if x1 > x0 and y1 > y0:
             faces.append((x0, y0, x1, y1))
     return faces
+
+
+def _iou(a: Box, b: Box) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0

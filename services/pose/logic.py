@@ -46,12 +46,13 @@ def find_people(rgb: np.ndarray, person_matte: np.ndarray, faces: Sequence[Box] 
 def _people_under_faces(
     rgb: np.ndarray, person_matte: np.ndarray, faces: Sequence[Box], found: list[Person]
 ) -> list[Person]:
-    """A body for each face no found person's nose is on, confirmed as every body is."""
+    """A body for each face no found person's nose is on, confirmed as every body is. A
+    "face" on a found person's body, below their shoulders, is a print, a hand or a shoe."""
     s = pose_settings()
     h, w = rgb.shape[:2]
     added: list[Person] = []
     for face in faces:
-        if any(_nose_on(p, face, s.face_claim_margin) for p in found + added):
+        if any(_nose_on(p, face, s.face_claim_margin) or _on_body(face, p) for p in found + added):
             continue
         keypoints = body_under_face(rgb, face)
         if keypoints is None or not _is_body(keypoints):
@@ -67,6 +68,20 @@ def _nose_on(person: Person, face: Box, margin: float) -> bool:
     x0, y0, x1, y1 = face
     gx, gy = margin * (x1 - x0), margin * (y1 - y0)
     return x0 - gx <= nose.x <= x1 + gx and y0 - gy <= nose.y <= y1 + gy
+
+
+def _on_body(face: Box, person: Person) -> bool:
+    """The face's centre is below the person's shoulders, above their lowest point, and
+    within the width of their shoulders, hips and legs (arms, which reach out to
+    neighbours, left out)."""
+    visible = pose_settings().visible
+    shoulders = [k for k in person.keypoints[11:13] if k.visibility >= visible]
+    body = shoulders + [k for k in person.keypoints[23:] if k.visibility >= visible]
+    if not shoulders:
+        return False
+    fx, fy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
+    below_shoulders = max(k.y for k in shoulders) < fy < max(k.y for k in body)
+    return below_shoulders and min(k.x for k in body) <= fx <= max(k.x for k in body)
 
 
 def _area(person: Person) -> int:
