@@ -26,6 +26,10 @@ GARMENT_CATEGORIES: dict[Garment, tuple[str, ...]] = {
 }
 
 
+# A faceless body with this share of its box inside a body with a face is part of it.
+LIMB_INSIDE = 0.9
+
+
 def find_people(rgb: np.ndarray, person_matte: np.ndarray, faces: Sequence[Box] = ()) -> list[Person]:
     """The bodies BlazePose finds whose torso the person matte covers: those its
     one-at-a-time search finds, largest first (the first is the photo's main person), then
@@ -38,9 +42,14 @@ def find_people(rgb: np.ndarray, person_matte: np.ndarray, faces: Sequence[Box] 
     # Faces only add to a confirmed body: a face alone may be a print on a pack or a shirt.
     if not people:
         return []
+    added = _people_under_faces(rgb, person_matte, faces, people)
+    with_face = [p for p in people + added if any(_nose_on(p, f, s.face_claim_margin) for f in faces)]
+    # A faceless body inside the box of one with a face is that person's raised leg or arm
+    # read as a body of its own (seen in groups: a cheerleader's leg, a man's arm).
+    people = [p for p in people if p in with_face or not any(_inside(p, q) for q in with_face if q is not p)]
     # A body under a face is guessed in a crowd, where a neighbour's limbs are close: less
     # sure than the search's, so it never becomes the main person.
-    return people + sorted(_people_under_faces(rgb, person_matte, faces, people), key=_area, reverse=True)
+    return people + sorted(added, key=_area, reverse=True)
 
 
 def _people_under_faces(
@@ -82,6 +91,13 @@ def _on_body(face: Box, person: Person) -> bool:
     fx, fy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
     below_shoulders = max(k.y for k in shoulders) < fy < max(k.y for k in body)
     return below_shoulders and min(k.x for k in body) <= fx <= max(k.x for k in body)
+
+
+def _inside(person: Person, other: Person) -> bool:
+    """Nearly all of the person's box (LIMB_INSIDE of its area) lies in the other's box."""
+    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = person.box, other.box
+    overlap = max(0, min(ax1, bx1) - max(ax0, bx0)) * max(0, min(ay1, by1) - max(ay0, by0))
+    return overlap >= LIMB_INSIDE * _area(person) > 0
 
 
 def _area(person: Person) -> int:
