@@ -238,3 +238,18 @@ def test_shoes_of_a_headless_shot_are_not_the_colour_of_the_bare_feet():
     result = analyse(read_image(DEV / "headless_04.jpg"), Options())
     (shoes,) = [r.item for r in result.items if r.item.garment == "shoes"]
     assert shoes.color.name == "black", shoes.color  # labelled black; the bare feet are pink
+
+
+@pytest.mark.skipif(not (DEV / "group_13.jpg").exists(), reason="dev photos not found")
+def test_a_garment_colour_in_a_group_leaves_out_the_neighbours():
+    """Seven friends in a row, the man in the middle in a black henley among women in crop
+    tops and lace, close enough that their bodies reach into his torso region: the others'
+    torsos and legs are left out of his garments' pixels, and his shirt comes out black."""
+    from catalog.runner import analyse
+    from shared.imageio import read_image
+    from shared.schemas import Options
+
+    result = analyse(read_image(DEV / "group_13.jpg"), Options())
+    assert len({r.item.person for r in result.items}) > 1
+    (top,) = [r.item for r in result.items if r.item.garment == "top" and r.item.person == 0]
+    assert top.color.name == "black", top.color  # labelled black

@@ -3,8 +3,8 @@ then the photo's catalog files: preview.jpg and, per item, <name>.<ext>,
 <name>-cutout.png and <name>-swatch.png.
 
 A garment's pixels are its body region from the keypoints (torso, legs, feet, crown) inside
-the person matte, less the wearer's skin tone (sampled from the face); a product's, its
-cutout's solid alpha."""
+the person matte, less the wearer's skin tone (sampled from the face) and, in a group, less
+the other people's torsos and legs; a product's, its cutout's solid alpha."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def step_color(ctx: StepContext) -> None:
         person_pixels = alpha > ITEM_ALPHA
         skins: dict[int, np.ndarray | None] = {}
         with ctx.timed("color"):
+            neighbours = _neighbours(state.people, w, h)
             for item in state.items:
                 assert item.person is not None and item.region is not None
                 person = state.people[item.person]
@@ -43,6 +44,9 @@ def step_color(ctx: StepContext) -> None:
                 # A look's colour is its person's, a garment's its own fabric's.
                 on_body = in_region if item.garment is None else garment_body_mask(person, item.garment, w, h)
                 on_body = on_body & person_pixels
+                if item.garment is not None and item.person in neighbours:
+                    own = on_body & ~neighbours[item.person]
+                    on_body = own if own.sum() >= s.min_colour_pixels else on_body
                 tone = skins[item.person]
                 if tone is not None:
                     on_body = without_tone(rgb, on_body, tone)
@@ -150,6 +154,16 @@ def _colour(rgb: np.ndarray, mask: np.ndarray, fallback: np.ndarray, k: int) -> 
         if candidate.sum() >= color_settings().min_colour_pixels:
             return dominant_color(rgb, candidate, k=k)
     return dominant_color(rgb, None, k=k)
+
+
+def _neighbours(people: list[Person], w: int, h: int) -> dict[int, np.ndarray]:
+    """For each person of a group, where the others' torsos and legs are: in a tight group
+    a neighbour's shirt or arm lies inside one's garment region, and whose it is in front
+    cannot be told, so those pixels are left out of both."""
+    if len(people) < 2:
+        return {}
+    bodies = [garment_body_mask(p, "top", w, h) | garment_body_mask(p, "bottom", w, h) for p in people]
+    return {i: np.logical_or.reduce([b for j, b in enumerate(bodies) if j != i]) for i in range(len(people))}
 
 
 def skin_tone(rgb: np.ndarray, person: Person) -> np.ndarray | None:
