@@ -31,19 +31,28 @@ def may_show_people(matte: np.ndarray) -> bool:
 def faces_on_people(rgb: np.ndarray, matte: np.ndarray) -> list[Box]:
     """The boxes of the faces whose centre the person matte covers (a face printed on a pack
     or a poster in the background is not on anyone). The detector sees the photo at 192
-    pixels, where the faces of a group shot are a few pixels wide, so it also looks at the
-    four corners of the photo, each TILE of its width and height."""
+    pixels, where the faces of a group shot are a few pixels wide, so where it sees a face
+    it also looks at the four corners of the photo for more (a photo without a face, most
+    products, pays one call)."""
+    faces = _faces(rgb)
+    if faces:
+        faces += _more_in_corners(rgb, faces)
+    least = detect_settings().person_matte_min
+    return [(x0, y0, x1, y1) for x0, y0, x1, y1 in faces if matte[(y0 + y1) // 2, (x0 + x1) // 2] >= least]
+
+
+def _more_in_corners(rgb: np.ndarray, found: list[Box]) -> list[Box]:
+    """Faces in the photo's four corners, each TILE of its width and height, not found yet."""
     h, w = rgb.shape[:2]
     th, tw = int(h * TILE), int(w * TILE)
-    faces = _faces(rgb)
+    more: list[Box] = []
     for y in (0, h - th):
         for x in (0, w - tw):
             for x0, y0, x1, y1 in _faces(rgb[y : y + th, x : x + tw]):
-                tile_face = (x0 + x, y0 + y, x1 + x, y1 + y)
-                if all(_iou(tile_face, face) < SAME_FACE_IOU for face in faces):
-                    faces.append(tile_face)
-    least = detect_settings().person_matte_min
-    return [(x0, y0, x1, y1) for x0, y0, x1, y1 in faces if matte[(y0 + y1) // 2, (x0 + x1) // 2] >= least]
+                face = (x0 + x, y0 + y, x1 + x, y1 + y)
+                if all(_iou(face, other) < SAME_FACE_IOU for other in found + more):
+                    more.append(face)
+    return more
 
 
 def _faces(rgb: np.ndarray) -> list[Box]:
