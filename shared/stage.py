@@ -56,6 +56,9 @@ class Artifacts:
     def get_work(self, name: str) -> bytes:
         return self.work.get(join(self.work_prefix, name))
 
+    def has_work(self, name: str) -> bool:
+        return self.work.exists(join(self.work_prefix, name))
+
     def clear_work(self) -> None:
         self.work.delete_prefix(self.work_prefix)
 

@@ -4,6 +4,8 @@ garment crops. A photo where no body is confirmed goes on as a product."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from services.pose.logic import find_people, garment_items
 from shared.imageio import read_array
 from shared.stage import FACES, PERSON_MATTE, StepContext, register_step
@@ -13,7 +15,10 @@ from shared.stage import FACES, PERSON_MATTE, StepContext, register_step
 def step_pose(ctx: StepContext) -> None:
     rgb, state = ctx.rgb, ctx.state
     with ctx.timed("pose"):
-        faces = [(int(x0), int(y0), int(x1), int(y1)) for x0, y0, x1, y1 in read_array(ctx.files.get_work(FACES))]
+        # A photo detect saw before it looked for faces (a task redelivered across an upgrade)
+        # has none: its people are the search's alone.
+        boxes = read_array(ctx.files.get_work(FACES)) if ctx.files.has_work(FACES) else np.zeros((0, 4))
+        faces = [(int(x0), int(y0), int(x1), int(y1)) for x0, y0, x1, y1 in boxes]
         people = find_people(rgb, read_array(ctx.files.get_work(PERSON_MATTE)), faces)
         state.people = people
         state.kind = "person" if people else "product"
