@@ -9,6 +9,7 @@ import numpy as np
 
 from services.detect.models import face_detector, selfie_segmenter
 from services.detect.settings import detect_settings
+from shared.boxes import iou
 from shared.schemas import Box
 
 # A corner tile is this share of the photo's width and height: faces come 1.7 times larger,
@@ -50,7 +51,7 @@ def _more_in_corners(rgb: np.ndarray, found: list[Box]) -> list[Box]:
         for x in (0, w - tw):
             for x0, y0, x1, y1 in _faces(rgb[y : y + th, x : x + tw]):
                 face = (x0 + x, y0 + y, x1 + x, y1 + y)
-                if all(_iou(face, other) < SAME_FACE_IOU for other in found + more):
+                if all(iou(face, other) < SAME_FACE_IOU for other in found + more):
                     more.append(face)
     return more
 
@@ -66,10 +67,3 @@ def _faces(rgb: np.ndarray) -> list[Box]:
         if x1 > x0 and y1 > y0:
             faces.append((x0, y0, x1, y1))
     return faces
-
-
-def _iou(a: Box, b: Box) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union > 0 else 0.0

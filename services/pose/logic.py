@@ -14,6 +14,7 @@ from services.pose.framing import CannotFrame, frame_output, output_regions
 from services.pose.models import pose_estimator
 from services.pose.roi import body_under_face
 from services.pose.settings import PoseSettings, pose_settings
+from shared.boxes import area, holds, intersection
 from shared.classifier import best_within, headwear_score, imagenet_probs
 from shared.schemas import Box, CategoryScore, Garment, ItemState, Keypoint, Options, Person, Skipped
 
@@ -73,10 +74,7 @@ def _people_under_faces(
 
 
 def _nose_on(person: Person, face: Box, margin: float) -> bool:
-    nose = person.keypoints[0]
-    x0, y0, x1, y1 = face
-    gx, gy = margin * (x1 - x0), margin * (y1 - y0)
-    return x0 - gx <= nose.x <= x1 + gx and y0 - gy <= nose.y <= y1 + gy
+    return holds(face, person.keypoints[0].x, person.keypoints[0].y, margin)
 
 
 def _on_body(face: Box, person: Person) -> bool:
@@ -95,14 +93,11 @@ def _on_body(face: Box, person: Person) -> bool:
 
 def _inside(person: Person, other: Person) -> bool:
     """Nearly all of the person's box (LIMB_INSIDE of its area) lies in the other's box."""
-    (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = person.box, other.box
-    overlap = max(0, min(ax1, bx1) - max(ax0, bx0)) * max(0, min(ay1, by1) - max(ay0, by0))
-    return overlap >= LIMB_INSIDE * _area(person) > 0
+    return intersection(person.box, other.box) >= LIMB_INSIDE * area(person.box) > 0
 
 
 def _area(person: Person) -> int:
-    x0, y0, x1, y1 = person.box
-    return (x1 - x0) * (y1 - y0)
+    return area(person.box)
 
 
 def torso_coverage(person_matte: np.ndarray, person: Person) -> float:
@@ -250,7 +245,5 @@ def estimate_people(rgb: np.ndarray, may_fill_frame: bool = True) -> list[Person
 
 def _overlap(a: Box, b: Box) -> float:
     """Intersection over the smaller box's area."""
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return ix * iy / smaller if smaller > 0 else 0.0
+    smaller = min(area(a), area(b))
+    return intersection(a, b) / smaller if smaller > 0 else 0.0

@@ -13,6 +13,7 @@ import numpy as np
 
 from services.pose.body import LANDMARKS
 from services.pose.models import landmark_model
+from shared.boxes import holds
 from shared.schemas import Box, Keypoint
 
 SIDE = 256  # the model's square input, in pixels
@@ -46,7 +47,7 @@ def body_under_face(rgb: np.ndarray, face: Box) -> list[Keypoint] | None:
     fx, fy, size = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
     for down, wide in GUESSES:
         points = _settled(rgb, Region(fx, fy + down * size, wide * size, 0.0))
-        if points is not None and _in_box(points[0, :2], face, NOSE_MARGIN):
+        if points is not None and holds(face, points[0, 0], points[0, 1], NOSE_MARGIN):
             return [
                 Keypoint(name=name, x=float(x), y=float(y), z=float(z), visibility=float(v))
                 for name, (x, y, z, v) in zip(LANDMARKS, points[:33, :4])
@@ -107,9 +108,3 @@ def _crop_to_photo(region: Region) -> np.ndarray:
             [s, c, region.cy - s * half - c * half],
         ]
     )
-
-
-def _in_box(point: np.ndarray, box: Box, margin: float) -> bool:
-    x0, y0, x1, y1 = box
-    gx, gy = margin * (x1 - x0), margin * (y1 - y0)
-    return bool(x0 - gx <= point[0] <= x1 + gx and y0 - gy <= point[1] <= y1 + gy)
