@@ -110,3 +110,23 @@ def test_a_photo_detect_saw_before_it_looked_for_faces_keeps_its_person(football
     store.delete(join("work", FACES))
     step_pose(ctx)
     assert ctx.state.kind == "person" and len(ctx.state.people) == 1
+
+
+@pytest.mark.parametrize("name, garment", [("group_13.jpg", "bottom"), ("group_14.jpg", "top")])
+def test_a_groups_main_person_is_the_one_nearest_the_camera(tmp_path, name, garment):
+    """Seven friends in a row, the tallest man in the centre; three women on a sofa, the
+    centre one nearest the camera: the photo's first person (whose garments the manifest
+    lists first, and a catalog shows) is the one the shot is about, not the widest box (the
+    seated woman beside her, her arm spread along the sofa)."""
+    from catalog.evaluation import _delta_e
+    from catalog.runner import process_file
+    from shared.schemas import Options
+
+    path = DEV / name
+    if not path.is_file():
+        pytest.skip(f"shared test photo {name} not found")
+    label = next(la for la in json.loads((DEV / "labels.json").read_text()) if la["file"] == name)
+    record = process_file(path, tmp_path, "group", Options())
+    main = next(i for i in record.items if i.person == 0 and i.garment == garment)
+    assert main.color is not None
+    assert _delta_e(label["garment_colours"][garment]["hex"], main.color.hex) < 10

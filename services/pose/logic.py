@@ -33,10 +33,10 @@ LIMB_INSIDE = 0.9
 
 def find_people(rgb: np.ndarray, person_matte: np.ndarray, faces: Sequence[Box] = ()) -> list[Person]:
     """The bodies BlazePose finds whose torso the person matte covers: those its
-    one-at-a-time search finds, largest first (the first is the photo's main person), then
-    one under each face on the matte that none of them has (the rest of a group), largest
-    first. BlazePose alone sometimes places a second, phantom body at the frame's edge;
-    the matte alone is too coarse to count or separate people."""
+    one-at-a-time search finds, and one under each face on the matte that none of them has
+    (the rest of a group); the tallest first, who is the photo's main person. BlazePose
+    alone sometimes places a second, phantom body at the frame's edge; the matte alone is
+    too coarse to count or separate people."""
     s = pose_settings()
     fills_frame = float((person_matte >= s.torso_coverage).mean()) >= s.margin_retry_min_fill
     people = [p for p in estimate_people(rgb, fills_frame) if torso_coverage(person_matte, p) >= s.torso_coverage]
@@ -48,9 +48,7 @@ def find_people(rgb: np.ndarray, person_matte: np.ndarray, faces: Sequence[Box] 
     # A faceless body inside the box of one with a face is that person's raised leg or arm
     # read as a body of its own (seen in groups: a cheerleader's leg, a man's arm).
     people = [p for p in people if p in with_face or not any(_inside(p, q) for q in with_face if q is not p)]
-    # A body under a face is guessed in a crowd, where a neighbour's limbs are close: less
-    # sure than the search's, so it never becomes the main person.
-    return people + sorted(added, key=_area, reverse=True)
+    return sorted(people + added, key=_height, reverse=True)
 
 
 def _people_under_faces(
@@ -98,6 +96,13 @@ def _inside(person: Person, other: Person) -> bool:
 
 def _area(person: Person) -> int:
     return area(person.box)
+
+
+def _height(person: Person) -> int:
+    """How tall a person stands in the photo: the one nearest the camera, who a group shot
+    is about, stands tallest. Not the box's area, which a spread arm or a seated pose
+    widens (a group's main person is central and near, not the widest)."""
+    return person.box[3] - person.box[1]
 
 
 def torso_coverage(person_matte: np.ndarray, person: Person) -> float:
