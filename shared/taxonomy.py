@@ -23,6 +23,9 @@ Mapping conventions used in the table (so edits stay consistent):
 * ``wool`` (ImageNet's photos are yarn and knitting) is ``clothing/tops``: in a catalog a
   knitted thing on a table or a sweep is knitwear, and the catalog has no yarn category.
   ``pencil box`` (zipped pencil cases) is ``accessories/other``.
+* ``apron`` is ``clothing/dresses``: an apron is a garment (ImageNet's photos are aprons
+  worn over clothes), the nearest catalog category is the pinafore dress, and a
+  sleeveless dress laid flat on a sweep has an apron's outline.
 * Nothing maps to ``model``: photos of people get it from the person detector.
   People classes (groom, scuba diver, ballplayer) are background.
 """
