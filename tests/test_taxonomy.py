@@ -140,3 +140,15 @@ def test_unknown_category_is_reported_with_its_row(monkeypatch):
     # Bypass the cache so the patched rows are read.
     with pytest.raises(ValueError, match=r"row 5 .*shoes/slippers"):
         taxonomy.imagenet_to_category.__wrapped__()
+
+
+def test_a_dress_laid_flat_on_white_is_a_dress(public_photo):
+    """A sleeveless dress on a white sweep: ImageNet sees an apron (its outline) beside
+    Christmas stockings and kimonos; the apron is a garment, folded into dresses, so the
+    product is not filed as background."""
+    from catalog.runner import analyse
+    from shared.schemas import Options
+
+    result = analyse(public_photo("clothing_white_bg_12.jpg"), Options())
+    assert result.kind == "product"
+    assert result.items[0].item.category == "clothing/dresses", result.items[0].item.top3
