@@ -30,6 +30,16 @@ class SegmentSettings(BaseSettings):
     # An int8 matte whose soft band (alpha 0.1-0.9) covers more than this share of its solid
     # area is made again in fp32. Set on the public photos, checked on the dev set.
     int8_max_soft_share: float = Field(0.6, ge=0)
+    # A product photo's edge is a plain background when plain_edge_share of it lies within
+    # plain_edge_delta_e (CIEDE2000) of its median colour. What differs from it by more than
+    # stands_out_delta_e (a cream knit on white is 6-11 away) is an item; where that is
+    # missed_share times the matte inside it or more, the matte missed most of the item
+    # (a pale knit whose print alone stood out). Measured on the public and dev packshots:
+    # the one such miss is 14 times its matte, every whole matte 1.22 or less.
+    plain_edge_share: float = Field(0.6, ge=0, le=1)
+    plain_edge_delta_e: float = Field(3.0, ge=0)
+    stands_out_delta_e: float = Field(5.0, ge=0)
+    missed_share: float = Field(2.0, ge=1)
     # Threads for the matte model; 0: one per core. Workers sharing cores take fewer each.
     threads: int = Field(0, ge=0)
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from services.segment.logic import Instance, matte, split_instances
 from services.segment.naming import name_product
+from services.segment.plain_background import completed_on_plain_background
 from shared.classifier import imagenet_probs
 from shared.imageio import array_bytes, cutout, on_white, png_bytes
 from shared.schemas import ItemState
@@ -28,7 +29,7 @@ def step_segment(ctx: StepContext) -> None:
         return
     h, w = rgb.shape[:2]
     with ctx.timed("segment"):
-        instances = split_instances(matte(rgb))
+        instances = split_instances(completed_on_plain_background(rgb, matte(rgb)))
     if not instances:
         instances = [Instance(box=(0, 0, w, h), alpha=np.ones((h, w), np.float32), area=h * w)]
     with ctx.timed("classify"):
