@@ -203,11 +203,25 @@ def test_without_tone_drops_skin_but_never_everything():
     assert without_tone(beige, mask, lab_of(skin)).all()
 
 
+def test_without_tone_drops_every_skin_tone_given():
+    """The face in shade and the hands in the sun: bare legs lit like the hands go too."""
+    from services.color.logic import without_tone
+    from services.color.names import lab_of
+
+    face, hands, shoe = (150, 105, 85), (235, 190, 160), (20, 20, 24)
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    rgb[:, :10], rgb[:, 10:30], rgb[:, 30:] = face, hands, shoe
+    mask = np.ones((40, 40), bool)
+    assert without_tone(rgb, mask, lab_of(face))[:, 10:30].all()  # the face alone keeps the legs
+    kept = without_tone(rgb, mask, np.stack([lab_of(face), lab_of(hands)]))
+    assert kept[:, 30:].all() and not kept[:, :30].any()
+
+
 def test_skin_tone_comes_from_the_hands_when_the_face_is_out_of_frame():
     """A shot cut at the chin: the wearer's skin, to take out of the garments, is sampled
     from the hands, and it matches what the face would have given."""
     from conftest import FOOTBALLER
-    from services.color.step import skin_tone
+    from services.color.step import skin_tones
     from services.pose.body import hand_mask
     from services.pose.logic import estimate_people
     from shared.imageio import read_image
@@ -216,14 +230,15 @@ def test_skin_tone_comes_from_the_hands_when_the_face_is_out_of_frame():
     person = estimate_people(rgb)[0]
     h, w = rgb.shape[:2]
     assert hand_mask(person, w, h) is not None
-    from_face = skin_tone(rgb, person)
+    both = skin_tones(rgb, person)
     faceless = person.model_copy(deep=True)
     for kp in faceless.keypoints:
         if kp.name in ("nose", "mouth_left", "mouth_right") or "eye" in kp.name or "ear" in kp.name:
             kp.visibility = 0.0
-    from_hands = skin_tone(rgb, faceless)
-    assert from_face is not None and from_hands is not None
-    assert deltaE_ciede2000(from_face, from_hands) < 15
+    from_hands = skin_tones(rgb, faceless)
+    assert both is not None and from_hands is not None
+    assert len(both) == 2 and len(from_hands) == 1  # the face's and the hands'; the hands' alone
+    assert deltaE_ciede2000(both[0], from_hands[0]) < 15
 
 
 DEV = PUBLIC.parent / "dev"

@@ -134,9 +134,10 @@ def without_tone(
     max_delta_e: float | None = None,
     keep_at_least: float | None = None,
 ) -> np.ndarray:
-    """The mask less the pixels close to one colour (a person's skin, sampled from the
-    face), so bare arms or feet in sandals do not decide a garment's colour. When nearly
-    everything matches (a skin-coloured garment), the mask is kept as it was."""
+    """The mask less the pixels close to any of the colours in tone_lab (3, or k x 3 Lab: a
+    person's skin, sampled from the face and the hands), so bare arms or feet in sandals do
+    not decide a garment's colour. When nearly everything matches (a skin-coloured
+    garment), the mask is kept as it was."""
     s = color_settings()
     max_delta_e = s.skin_delta_e if max_delta_e is None else max_delta_e
     keep_at_least = s.skin_keep_at_least if keep_at_least is None else keep_at_least
@@ -144,7 +145,8 @@ def without_tone(
     if not len(ys):
         return mask
     lab = lab_of(rgb[ys, xs])
-    far = deltaE_ciede2000(lab, np.broadcast_to(tone_lab, lab.shape)) > max_delta_e
+    tones = np.atleast_2d(tone_lab)
+    far = np.all([deltaE_ciede2000(lab, np.broadcast_to(t, lab.shape)) > max_delta_e for t in tones], axis=0)
     if far.mean() < keep_at_least:
         return mask
     kept = np.zeros_like(mask, dtype=bool)

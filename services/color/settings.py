@@ -18,7 +18,7 @@ class ColorSettings(BaseSettings):
     merge_delta_e: float = Field(8.0, ge=0)
     # Pixels sampled for k-means: pins the shares to about +-0.5% and keeps it fast.
     max_pixels: int = Field(20_000, ge=100)
-    # Garment pixels this close (CIEDE2000) to the wearer's skin tone are left out ...
+    # Garment pixels this close (CIEDE2000) to one of the wearer's skin tones are left out ...
     skin_delta_e: float = Field(12.0, ge=0)
     # ... unless that would leave less than this share (a skin-coloured garment).
     skin_keep_at_least: float = Field(0.2, ge=0, le=1)

@@ -3,8 +3,9 @@ then the photo's catalog files: preview.jpg and, per item, <name>.<ext>,
 <name>-cutout.png and <name>-swatch.png.
 
 A garment's pixels are its body region from the keypoints (torso, legs, feet, crown) inside
-the person matte, less the wearer's skin tone (sampled from the face) and, in a group, less
-the other people's torsos and legs; a product's, its cutout's solid alpha."""
+the person matte, less the wearer's skin tones (sampled from the face and the hands) and,
+in a group, less the other people's torsos and legs; a product's, its cutout's solid
+alpha."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def step_color(ctx: StepContext) -> None:
                 assert item.person is not None and item.region is not None
                 person = state.people[item.person]
                 if item.person not in skins:
-                    skins[item.person] = skin_tone(rgb, person)
+                    skins[item.person] = skin_tones(rgb, person)
                 x0, y0, x1, y1 = item.region
                 in_region = np.zeros_like(person_pixels)
                 in_region[y0:y1, x0:x1] = True
@@ -166,17 +167,19 @@ def _neighbours(people: list[Person], w: int, h: int) -> dict[int, np.ndarray]:
     return {i: np.logical_or.reduce([b for j, b in enumerate(bodies) if j != i]) for i in range(len(people))}
 
 
-def skin_tone(rgb: np.ndarray, person: Person) -> np.ndarray | None:
-    """The person's skin colour (CIELAB median of the face, else of the hands), when it is
-    seen and plausibly skin: warm hue, some chroma. A back view can place "face" points on
-    hair, and hands can be gloved or hold things, whose colour must not be taken out of
-    the garments."""
+def skin_tones(rgb: np.ndarray, person: Person) -> np.ndarray | None:
+    """The person's skin colours, k x 3 CIELAB: the median of the face and that of the
+    hands, each where it is seen and plausibly skin (warm hue, some chroma), or None. A
+    back view can place "face" points on hair, and hands can be gloved or hold things,
+    whose colour must not be taken out of the garments. The hands are lit as the arms and
+    legs are, often unlike the face (a face in shade, legs in the sun)."""
     h, w = rgb.shape[:2]
-    skin = face_mask(person, w, h)
-    if skin is None:
-        skin = hand_mask(person, w, h)
-    if skin is None:
-        return None
-    tone = np.median(lab_of(rgb[skin]), axis=0)
-    chroma, hue = np.hypot(tone[1], tone[2]), np.degrees(np.arctan2(tone[2], tone[1]))
-    return tone if chroma >= 8 and 15 <= hue <= 95 and tone[0] >= 20 else None
+    tones = []
+    for skin in (face_mask(person, w, h), hand_mask(person, w, h)):
+        if skin is None:
+            continue
+        tone = np.median(lab_of(rgb[skin]), axis=0)
+        chroma, hue = np.hypot(tone[1], tone[2]), np.degrees(np.arctan2(tone[2], tone[1]))
+        if chroma >= 8 and 15 <= hue <= 95 and tone[0] >= 20:
+            tones.append(tone)
+    return np.array(tones) if tones else None
