@@ -10,8 +10,12 @@ from shared.taxonomy import BACKGROUND
 if TYPE_CHECKING:
     from shared.schemas import ItemState
 
-# A category holding less than this probability among its candidates is a guess.
-CATEGORY_MIN_SCORE = 0.3
+# A product's category_score is calibrated: the share of products filed right at that
+# score. Below this, more than one in five is filed wrong (bench/category_calibration.py).
+PRODUCT_CATEGORY_MIN_SCORE = 0.8
+# A garment's is its kind's probability among the kinds its garment allows, which no
+# labelled photos calibrate: below this the classifier leans to no kind.
+GARMENT_CATEGORY_MIN_SCORE = 0.3
 # An item whose largest colour cluster covers less than this share of its pixels has no
 # one colour a shopper would name.
 DOMINANT_MIN_SHARE = 0.3
@@ -21,10 +25,14 @@ def review_reasons(item: ItemState) -> list[str]:
     reasons = []
     if item.type == "product" and item.category == BACKGROUND:
         reasons.append("category: not one the catalog has")
-    elif item.category and (item.category_score or 0.0) < CATEGORY_MIN_SCORE:
+    elif item.category and (item.category_score or 0.0) < _category_min_score(item):
         reasons.append(f"category: {item.category} at only {item.category_score or 0.0:.2f}")
     if item.color and item.color.palette and item.color.palette[0].share < DOMINANT_MIN_SHARE:
         reasons.append(f"colour: the dominant colour covers only {item.color.palette[0].share:.0%} of the item")
     if item.warnings:
         reasons.append("crop: the style guide's rules were met only in part")
     return reasons
+
+
+def _category_min_score(item: ItemState) -> float:
+    return PRODUCT_CATEGORY_MIN_SCORE if item.type == "product" else GARMENT_CATEGORY_MIN_SCORE

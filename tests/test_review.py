@@ -33,6 +33,15 @@ def test_each_unsure_part_is_a_reason():
     assert cropped.to_item().review_reasons == ["crop: the style guide's rules were met only in part"]
 
 
+def test_a_product_is_checked_below_a_surer_score_than_a_garment():
+    # A product's score is calibrated (right 70% of the time at 0.7: checked); a garment's
+    # is its kind's probability among a few kinds (0.7 is a clear lead: trusted).
+    assert _item(category_score=0.7).to_item().review_reasons == ["category: food/drinks at only 0.70"]
+    garment = _item(type="garment", garment="top", category="clothing/tops", category_score=0.7)
+    assert not garment.to_item().needs_review
+    assert _item(type="garment", garment="top", category="clothing/tops", category_score=0.2).to_item().needs_review
+
+
 def test_a_real_photo_the_classifier_cannot_name_is_flagged():
     from catalog.runner import analyse
     from shared.schemas import Options

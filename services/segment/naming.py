@@ -6,6 +6,10 @@ where weight is the setting's text_weight plus the classifier's belief in a cont
 (a packet, carton, bottle or tube says how a product is packed, not what it is). OCR runs
 only where that sum can change the answer: the image's lead over the next category is
 below weight, or the image names no category at all.
+
+The chosen category's share of the evidence is then calibrated into the probability that
+it is right (settings: category_slope, category_offset), and the other categories share
+what is left in proportion to their evidence.
 """
 
 from __future__ import annotations
@@ -56,7 +60,29 @@ def text_can_change(probs: np.ndarray, weight: float) -> bool:
 
 def name_product(probs: np.ndarray, item_rgb: np.ndarray) -> Naming:
     """The category of one product from its ImageNet softmax and, where it can change the
-    answer, the text on the item's crop."""
+    answer, the text on the item's crop; its score calibrated."""
+    naming = _evidence(probs, item_rgb)
+    naming.classification = calibrated(naming.classification)
+    return naming
+
+
+def calibrated(c: Classification) -> Classification:
+    """The chosen category's share s of the evidence as the probability p that it is right,
+    sigmoid(slope * logit(s) + offset); each other category of the top 3 gets its share of
+    the rest of the evidence times 1 - p, so the scores still sum to at most 1."""
+    s = segment_settings()
+    share = min(max(c.score, 1e-4), 1 - 1e-4)
+    p = 1.0 / (1.0 + np.exp(-(s.category_slope * np.log(share / (1 - share)) + s.category_offset)))
+    rest = (1 - p) / (1 - share)
+    top3 = [CategoryScore(category=c.category, score=round(float(p), 4))] + [
+        CategoryScore(category=other.category, score=round(float(other.score * rest), 4)) for other in c.top3[1:]
+    ]
+    return c.model_copy(update={"score": top3[0].score, "top3": top3})
+
+
+def _evidence(probs: np.ndarray, item_rgb: np.ndarray) -> Naming:
+    """The category as the evidence's largest share: the classifier's alone, or with the
+    text's where it can change the answer."""
     min_score = segment_settings().item_min_score
     image = classify(probs, min_score)
     weight = text_weight(probs)

@@ -1,0 +1,153 @@
+"""How well a product's category_score says how often its category is right, and the Platt
+scaling that makes it so (the segment settings category_slope and category_offset).
+
+    .venv/bin/python bench/category_calibration.py [--labels LABELS DIR ...] [--out FILE]
+
+The in-process pipeline runs on every labelled product photo (default: the public and dev
+sets beside the checkout) with the calibration switched off, so each product's score is its
+raw share of the evidence. A product is right when its first item's category is one the
+label accepts. Then:
+- the fit: logistic regression of right or wrong on logit(share), on every photo (the
+  slope and offset to put in the settings);
+- the reliability of the raw share and of the calibrated score, the latter left out one
+  photo at a time (each photo's score from a fit on the others, so no photo grades its own
+  fit): per score band, how many products, their mean score and how many were right, with
+  the expected calibration error (ECE) and the Brier score;
+- what each review threshold would flag: products below it, the wrong ones among them,
+  and how often the products above it are right.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from _common import PROJECT_ROOT, header, write
+
+TESTDATA = PROJECT_ROOT.parent / "shared" / "testdata"
+DEFAULT_SETS = [(TESTDATA / "labels.json", TESTDATA / "public"), (TESTDATA / "dev" / "labels.json", TESTDATA / "dev")]
+BANDS = np.linspace(0, 1, 6)
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def raw_scores(sets: list[tuple[Path, Path]]) -> list[dict]:
+    """Each labelled product photo's first item: its category, raw share and whether the
+    label accepts it."""
+    os.environ["CATALOG_SEGMENT_CATEGORY_SLOPE"], os.environ["CATALOG_SEGMENT_CATEGORY_OFFSET"] = "1", "0"
+    from catalog.evaluation import expects_person
+    from catalog.runner import process_file
+    from shared.schemas import Options
+
+    out = Path(tempfile.mkdtemp(prefix="calibration-"))
+    rows = []
+    for labels, folder in sets:
+        for label in json.loads(labels.read_text()):
+            if expects_person(label):
+                continue
+            record = process_file(folder / label["file"], out, Path(label["file"]).stem, Options())
+            products = [i for i in record.items if i.type == "product"]
+            if not products:
+                continue  # taken for a person: no category to grade
+            accepted = {label.get("product_category"), *label.get("product_categories_ok", [])}
+            first = products[0]
+            rows.append(
+                {"photo": label["file"], "category": first.category, "share": first.category_score,
+                 "right": first.category in accepted}
+            )  # fmt: skip
+    return rows
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def fit(shares: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+    """Slope and offset of P(right) = sigmoid(slope * logit(share) + offset)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1e6).fit(logit(shares)[:, None], right)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+def calibrate(shares: np.ndarray, slope: float, offset: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-(slope * logit(shares) + offset)))
+
+
+def left_out(shares: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Each photo's calibrated score from a fit on all the others."""
+    scores = np.empty(len(shares))
+    for i in range(len(shares)):
+        others = np.arange(len(shares)) != i
+        scores[i] = calibrate(shares[i : i + 1], *fit(shares[others], right[others]))[0]
+    return scores
+
+
+def reliability(scores: np.ndarray, right: np.ndarray) -> dict:
+    bands, ece = [], 0.0
+    for lo, hi in zip(BANDS[:-1], BANDS[1:]):
+        inside = (scores >= lo) & ((scores < hi) if hi < 1 else (scores <= hi))
+        if inside.any():
+            mean, rate = float(scores[inside].mean()), float(right[inside].mean())
+            ece += inside.sum() / len(scores) * abs(mean - rate)
+            bands.append({"band": f"{lo:.1f}-{hi:.1f}", "products": int(inside.sum()), "mean_score": round(mean, 3),
+                          "right": round(rate, 3)})  # fmt: skip
+    return {"bands": bands, "ece": round(ece, 3), "brier": round(float(np.mean((scores - right) ** 2)), 3)}
+
+
+def review_table(scores: np.ndarray, right: np.ndarray) -> list[dict]:
+    rows = []
+    for threshold in THRESHOLDS:
+        flagged = scores < threshold
+        rows.append(
+            {"below": threshold, "flagged": int(flagged.sum()), "wrong_flagged": int((flagged & ~right).sum()),
+             "wrong": int((~right).sum()),
+             "trusted_right": round(float(right[~flagged].mean()), 3) if (~flagged).any() else None}
+        )  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labels", nargs=2, action="append", metavar=("LABELS", "DIR"), type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    record = header("category_calibration")
+    rows = raw_scores(args.labels or DEFAULT_SETS)
+    shares = np.array([r["share"] for r in rows], float)
+    right = np.array([r["right"] for r in rows], bool)
+    slope, offset = fit(shares, right)
+    held_out = left_out(shares, right)
+    record.update(
+        products=len(rows), right=int(right.sum()), slope=round(slope, 3), offset=round(offset, 3),
+        raw=reliability(shares, right), calibrated_left_out=reliability(held_out, right),
+        review=review_table(held_out, right), photos=rows,
+    )  # fmt: skip
+
+    console = Console()
+    console.print(f"{len(rows)} products, {int(right.sum())} filed right; fit: slope {slope:.3f}, offset {offset:.3f}")
+    for name in ("raw", "calibrated_left_out"):
+        table = Table(title=f"{name}: ECE {record[name]['ece']}, Brier {record[name]['brier']}")
+        for column in ("band", "products", "mean score", "right"):
+            table.add_column(column)
+        for band in record[name]["bands"]:
+            table.add_row(band["band"], str(band["products"]), str(band["mean_score"]), str(band["right"]))
+        console.print(table)
+    table = Table(title="review below a calibrated score (left out one photo at a time)")
+    for column in ("below", "flagged", "wrong among them", "wrong in all", "trusted ones right"):
+        table.add_column(column)
+    for row in record["review"]:
+        table.add_row(*(str(row[k]) for k in ("below", "flagged", "wrong_flagged", "wrong", "trusted_right")))
+    console.print(table)
+    write("category_calibration", record, args.out)
+
+
+if __name__ == "__main__":
+    main()
