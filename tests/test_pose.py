@@ -17,6 +17,8 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from services.pose.body import ASPECTS, LANDMARKS, frame, garment_regions
 from services.pose.logic import GARMENT_CATEGORIES, estimate_people
 from services.pose.settings import pose_settings
+from shared.imageio import read_image
+from tests.conftest import PUBLIC
 
 # Keypoints each garment crop must show (when BlazePose sees them).
 GARMENT_KEYPOINTS = {
@@ -28,6 +30,7 @@ GARMENT_KEYPOINTS = {
 STUDIO = "person_fullbody_plain_03.jpg"  # full length, man, check shirt, black trousers and sneakers
 THIGHS = "person_cropped_09.jpg"  # cropped at the thighs: no feet
 CAP = "person_cropped_06.jpg"  # woman wearing a black cap
+DEV = PUBLIC.parent / "dev"
 
 
 @pytest.fixture(scope="module")
@@ -190,6 +193,16 @@ def test_cap_is_a_headwear_item(public_photo, analysed):
     x0, y0, x1, y1 = cap.box
     assert (x1 - x0) * (y1 - y0) < 0.25 * w * h
     assert "shoes" not in items
+
+
+@pytest.mark.skipif(not (DEV / "back_view_02.jpg").exists(), reason="dev photos not found")
+def test_a_hat_seen_from_behind_is_a_headwear_item(analysed):
+    # A wide-brim felt hat on a woman seen from behind, the photo cut at the hat's crown: the
+    # crown above her "eyes" (keypoints on the back of the head) shows too little of it for
+    # the classifier; the whole head shows the brim.
+    _, result = analysed("hat from behind", lambda: read_image(DEV / "back_view_02.jpg"))
+    assert "headwear" in garments(result)
+    assert garments(result)["headwear"].category_score >= pose_settings().headwear_min_score
 
 
 # --- framing -----------------------------------------------------------------------------

@@ -213,19 +213,41 @@ def garment_regions(person: Person, width: int, height: int) -> dict[Garment, Bo
             height,
         )
 
-    if body.seen("left_eye", "right_eye") or body.seen_any("left_ear", "right_ear"):
-        eyes = body.seen_any("left_eye", "right_eye", "left_ear", "right_ear", "nose")
-        pts = body.xy(*eyes)
-        head = max(
-            np.linalg.norm(body.xy("left_ear")[0] - body.xy("right_ear")[0]),
-            2.5 * np.linalg.norm(body.xy("left_eye")[0] - body.xy("right_eye")[0]),
-            0.25 * torso if torso else 0,
-        )
-        cx, eye_y = pts[:, 0].mean(), pts[:, 1].min()
-        region = clip((cx - 0.9 * head, eye_y - 1.2 * head, cx + 0.9 * head, eye_y + 0.15 * head), width, height)
-        if region[3] - region[1] >= 0.4 * head:  # enough of the head above the eyes is in frame
+    head = _head(body, torso)
+    if head:
+        cx, eye_y, size = head
+        region = clip((cx - 0.9 * size, eye_y - 1.2 * size, cx + 0.9 * size, eye_y + 0.15 * size), width, height)
+        if region[3] - region[1] >= 0.4 * size:  # enough of the head above the eyes is in frame
             regions["headwear"] = region
     return regions
+
+
+def head_view(person: Person, width: int, height: int) -> Box | None:
+    """The whole head and what sits on it: wider and taller than the headwear region (the
+    crown above the eyes), so a brim, a cap seen from behind or a hat pushed up the head is
+    whole in it. The hat check looks at both."""
+    body = Body(person, width, height)
+    shoulders, hips = ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip")
+    head = _head(body, body.torso_height() if body.seen(*shoulders, *hips) else None)
+    if not head:
+        return None
+    cx, eye_y, size = head
+    return clip((cx - 1.3 * size, eye_y - 1.8 * size, cx + 1.3 * size, eye_y + 0.6 * size), width, height)
+
+
+def _head(body: Body, torso: float | None) -> tuple[float, float, float] | None:
+    """The head's centre line, the height of its eyes and its width (ear to ear, 2.5 times
+    the eyes' distance, or a quarter of the torso, the largest), where the eyes or an ear
+    are seen."""
+    if not (body.seen("left_eye", "right_eye") or body.seen_any("left_ear", "right_ear")):
+        return None
+    pts = body.xy(*body.seen_any("left_eye", "right_eye", "left_ear", "right_ear", "nose"))
+    size = max(
+        np.linalg.norm(body.xy("left_ear")[0] - body.xy("right_ear")[0]),
+        2.5 * np.linalg.norm(body.xy("left_eye")[0] - body.xy("right_eye")[0]),
+        0.25 * torso if torso else 0,
+    )
+    return float(pts[:, 0].mean()), float(pts[:, 1].min()), float(size)
 
 
 def garment_body_mask(person: Person, garment: Garment, width: int, height: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import cast
 
 import numpy as np
 
-from services.pose.body import LANDMARKS, frame, person_box
+from services.pose.body import LANDMARKS, frame, head_view, person_box
 from services.pose.framing import CannotFrame, frame_output, output_regions
 from services.pose.models import pose_estimator
 from services.pose.roi import body_under_face
@@ -132,7 +132,7 @@ def garment_items(rgb: np.ndarray, people: list[Person], options: Options) -> tu
         for output, region in output_regions(person, w, h).items()
         if _wanted(output, options, rules)
     ]
-    garments = [(cast(Garment, output), region) for _, _, output, region in wanted if output != "look"]
+    garments = [(cast(Garment, output), region, person) for _, person, output, region in wanted if output != "look"]
     categories = iter(_garment_categories(rgb, garments, s))
     items: list[ItemState] = []
     skipped: list[Skipped] = []
@@ -176,22 +176,33 @@ def _wanted(output: str, options: Options, rules: dict) -> bool:
 
 
 def _garment_categories(
-    rgb: np.ndarray, garments: list[tuple[Garment, Box]], s: PoseSettings
+    rgb: np.ndarray, garments: list[tuple[Garment, Box, Person]], s: PoseSettings
 ) -> list[CategoryScore | None]:
     """Each garment's kind among its categories, from one batched classifier call; None
-    for headwear where no hat is seen."""
+    for headwear where no hat is seen. A hat is looked for in two views of the head: the
+    crown above the eyes (the crop's own region) and the whole head with what sits on it,
+    where a brim or a cap seen from behind is whole; the surer view decides."""
     if not garments:
         return []
-    probs = imagenet_probs(*(rgb[y0:y1, x0:x1] for _, (x0, y0, x1, y1) in garments))
+    h, w = rgb.shape[:2]
+    views = [[region] + _head_views(garment, person, w, h) for garment, region, person in garments]
+    probs = iter(imagenet_probs(*(rgb[y0:y1, x0:x1] for boxes in views for x0, y0, x1, y1 in boxes)))
     answers: list[CategoryScore | None] = []
-    for (garment, _), p in zip(garments, probs):
+    for (garment, _, _), boxes in zip(garments, views):
+        p = [next(probs) for _ in boxes]
         if garment != "headwear":
-            answers.append(best_within(p, GARMENT_CATEGORIES[garment], s.garment_min_score))
+            answers.append(best_within(p[0], GARMENT_CATEGORIES[garment], s.garment_min_score))
             continue
-        score = headwear_score(p)
+        score = max(headwear_score(view) for view in p)
         hat = score >= s.headwear_min_score
         answers.append(CategoryScore(category="accessories/hats", score=round(score, 4)) if hat else None)
     return answers
+
+
+def _head_views(garment: Garment, person: Person, w: int, h: int) -> list[Box]:
+    """The whole head, for a headwear crop, where it is a box of some size."""
+    view = head_view(person, w, h) if garment == "headwear" else None
+    return [view] if view and view[2] > view[0] and view[3] > view[1] else []
 
 
 def _landmarks(rgb: np.ndarray) -> list[Keypoint] | None:

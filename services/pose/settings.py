@@ -29,7 +29,9 @@ class PoseSettings(BaseSettings):
     # the frame. On the public and dev photos that reach pose it found two people (covering
     # 0.43 and 0.50) and a pack (0.57); it ran on 44 others for nothing, 21 under 0.2.
     margin_retry_min_fill: float = Field(0.2, ge=0, le=1)
-    # A hat must hold at least this much of the classifier's belief on the head region.
+    # A hat must hold at least this much of the classifier's belief on the headwear region or
+    # on the whole head. On the public and dev photos no bare head's main person passed 0.08
+    # in either view.
     headwear_min_score: float = Field(0.2, ge=0, le=1)
     # Below this the classifier has no opinion on which kind of garment a crop shows.
     garment_min_score: float = Field(0.05, ge=0, le=1)
