@@ -77,16 +77,14 @@ def fit(shares: np.ndarray, right: np.ndarray) -> tuple[float, float]:
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
-def calibrate(shares: np.ndarray, slope: float, offset: float) -> np.ndarray:
-    return 1 / (1 + np.exp(-(slope * logit(shares) + offset)))
-
-
 def left_out(shares: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Each photo's calibrated score from a fit on all the others."""
+    """Each photo's calibrated score (the product's own mapping) from a fit on all the others."""
+    from services.segment.naming import platt
+
     scores = np.empty(len(shares))
     for i in range(len(shares)):
         others = np.arange(len(shares)) != i
-        scores[i] = calibrate(shares[i : i + 1], *fit(shares[others], right[others]))[0]
+        scores[i] = platt(shares[i], *fit(shares[others], right[others]))
     return scores
 
 

@@ -72,12 +72,18 @@ def calibrated(c: Classification) -> Classification:
     the rest of the evidence times 1 - p, so the scores still sum to at most 1."""
     s = segment_settings()
     share = min(max(c.score, 1e-4), 1 - 1e-4)
-    p = 1.0 / (1.0 + np.exp(-(s.category_slope * np.log(share / (1 - share)) + s.category_offset)))
+    p = float(platt(share, s.category_slope, s.category_offset))
     rest = (1 - p) / (1 - share)
     top3 = [CategoryScore(category=c.category, score=round(float(p), 4))] + [
         CategoryScore(category=other.category, score=round(float(other.score * rest), 4)) for other in c.top3[1:]
     ]
     return c.model_copy(update={"score": top3[0].score, "top3": top3})
+
+
+def platt(share: np.ndarray | float, slope: float, offset: float) -> np.ndarray:
+    """sigmoid(slope * logit(share) + offset), for one share or an array of them."""
+    share = np.clip(share, 1e-4, 1 - 1e-4)
+    return 1.0 / (1.0 + np.exp(-(slope * np.log(share / (1 - share)) + offset)))
 
 
 def _evidence(probs: np.ndarray, item_rgb: np.ndarray) -> Naming:
