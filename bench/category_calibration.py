@@ -88,21 +88,21 @@ def left_out(shares: np.ndarray, right: np.ndarray) -> np.ndarray:
     return scores
 
 
-def reliability(scores: np.ndarray, right: np.ndarray) -> dict:
+def reliability(scores: np.ndarray, right: np.ndarray, unit: str = "products") -> dict:
     bands, ece = [], 0.0
     for lo, hi in zip(BANDS[:-1], BANDS[1:]):
         inside = (scores >= lo) & ((scores < hi) if hi < 1 else (scores <= hi))
         if inside.any():
             mean, rate = float(scores[inside].mean()), float(right[inside].mean())
             ece += inside.sum() / len(scores) * abs(mean - rate)
-            bands.append({"band": f"{lo:.1f}-{hi:.1f}", "products": int(inside.sum()), "mean_score": round(mean, 3),
+            bands.append({"band": f"{lo:.1f}-{hi:.1f}", unit: int(inside.sum()), "mean_score": round(mean, 3),
                           "right": round(rate, 3)})  # fmt: skip
     return {"bands": bands, "ece": round(ece, 3), "brier": round(float(np.mean((scores - right) ** 2)), 3)}
 
 
-def review_table(scores: np.ndarray, right: np.ndarray) -> list[dict]:
+def review_table(scores: np.ndarray, right: np.ndarray, thresholds: tuple[float, ...] = THRESHOLDS) -> list[dict]:
     rows = []
-    for threshold in THRESHOLDS:
+    for threshold in thresholds:
         flagged = scores < threshold
         rows.append(
             {"below": threshold, "flagged": int(flagged.sum()), "wrong_flagged": int((flagged & ~right).sum()),
@@ -132,19 +132,27 @@ def main() -> None:
     console = Console()
     console.print(f"{len(rows)} products, {int(right.sum())} filed right; fit: slope {slope:.3f}, offset {offset:.3f}")
     for name in ("raw", "calibrated_left_out"):
-        table = Table(title=f"{name}: ECE {record[name]['ece']}, Brier {record[name]['brier']}")
-        for column in ("band", "products", "mean score", "right"):
-            table.add_column(column)
-        for band in record[name]["bands"]:
-            table.add_row(band["band"], str(band["products"]), str(band["mean_score"]), str(band["right"]))
-        console.print(table)
-    table = Table(title="review below a calibrated score (left out one photo at a time)")
+        console.print(reliability_table(name, record[name]))
+    console.print(review_rich_table("review below a calibrated score (left out one photo at a time)", record["review"]))
+    write("category_calibration", record, args.out)
+
+
+def reliability_table(title: str, reliability: dict, unit: str = "products") -> Table:
+    table = Table(title=f"{title}: ECE {reliability['ece']}, Brier {reliability['brier']}")
+    for column in ("band", unit, "mean score", "right"):
+        table.add_column(column)
+    for band in reliability["bands"]:
+        table.add_row(band["band"], str(band[unit]), str(band["mean_score"]), str(band["right"]))
+    return table
+
+
+def review_rich_table(title: str, rows: list[dict]) -> Table:
+    table = Table(title=title)
     for column in ("below", "flagged", "wrong among them", "wrong in all", "trusted ones right"):
         table.add_column(column)
-    for row in record["review"]:
+    for row in rows:
         table.add_row(*(str(row[k]) for k in ("below", "flagged", "wrong_flagged", "wrong", "trusted_right")))
-    console.print(table)
-    write("category_calibration", record, args.out)
+    return table
 
 
 if __name__ == "__main__":

@@ -235,6 +235,18 @@ def head_view(person: Person, width: int, height: int) -> Box | None:
     return clip((cx - 1.3 * size, eye_y - 1.8 * size, cx + 1.3 * size, eye_y + 0.6 * size), width, height)
 
 
+def outfit_view(person: Person, width: int, height: int) -> Box | None:
+    """The person's clothes seen whole: the person's box from the shoulders down. A dress
+    or a suit is told apart from a top and a skirt, or a jacket, by its whole length, which
+    the top's and the bottom's own crops each see only half of."""
+    body = Body(person, width, height)
+    shoulders = body.seen_any("left_shoulder", "right_shoulder")
+    if not shoulders:
+        return None
+    x0, _, x1, y1 = person.box
+    return clip((x0, body.xy(*shoulders)[:, 1].min(), x1, y1), width, height)
+
+
 def _head(body: Body, torso: float | None) -> tuple[float, float, float] | None:
     """The head's centre line, the height of its eyes and its width (ear to ear, 2.5 times
     the eyes' distance, or a quarter of the torso, the largest), where the eyes or an ear

@@ -9,8 +9,9 @@ from typing import cast
 
 import numpy as np
 
-from services.pose.body import LANDMARKS, frame, head_view, person_box
+from services.pose.body import LANDMARKS, frame, head_view, outfit_view, person_box
 from services.pose.framing import CannotFrame, frame_output, output_regions
+from services.pose.kinds import garment_kind
 from services.pose.models import pose_estimator
 from services.pose.roi import body_under_face
 from services.pose.settings import PoseSettings, pose_settings
@@ -179,30 +180,36 @@ def _garment_categories(
     rgb: np.ndarray, garments: list[tuple[Garment, Box, Person]], s: PoseSettings
 ) -> list[CategoryScore | None]:
     """Each garment's kind among its categories, from one batched classifier call; None
-    for headwear where no hat is seen. A hat is looked for in two views of the head: the
-    crown above the eyes (the crop's own region) and the whole head with what sits on it,
-    where a brim or a cap seen from behind is whole; the surer view decides."""
+    for headwear where no hat is seen. Each garment is seen in its own crop and in a
+    second view: a top or a bottom in the person's whole outfit (services.pose.kinds), a
+    hat in the whole head with what sits on it, where a brim or a cap seen from behind is
+    whole (the surer view decides)."""
     if not garments:
         return []
     h, w = rgb.shape[:2]
-    views = [[region] + _head_views(garment, person, w, h) for garment, region, person in garments]
-    probs = iter(imagenet_probs(*(rgb[y0:y1, x0:x1] for boxes in views for x0, y0, x1, y1 in boxes)))
+    views = [[region] + _second_view(garment, person, w, h) for garment, region, person in garments]
+    boxes = list(dict.fromkeys(box for garment_views in views for box in garment_views))  # one outfit per person
+    probs = dict(zip(boxes, imagenet_probs(*(rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes))))
     answers: list[CategoryScore | None] = []
-    for (garment, _, _), boxes in zip(garments, views):
-        p = [next(probs) for _ in boxes]
-        if garment != "headwear":
+    for (garment, _, _), garment_views in zip(garments, views):
+        p = [probs[box] for box in garment_views]
+        if garment in ("top", "bottom"):
+            answers.append(garment_kind(p, GARMENT_CATEGORIES[garment]))
+        elif garment == "shoes":
             answers.append(best_within(p[0], GARMENT_CATEGORIES[garment], s.garment_min_score))
-            continue
-        score = max(headwear_score(view) for view in p)
-        hat = score >= s.headwear_min_score
-        answers.append(CategoryScore(category="accessories/hats", score=round(score, 4)) if hat else None)
+        else:
+            score = max(headwear_score(view) for view in p)
+            hat = score >= s.headwear_min_score
+            answers.append(CategoryScore(category="accessories/hats", score=round(score, 4)) if hat else None)
     return answers
 
 
-def _head_views(garment: Garment, person: Person, w: int, h: int) -> list[Box]:
-    """The whole head, for a headwear crop, where it is a box of some size."""
-    view = head_view(person, w, h) if garment == "headwear" else None
-    return [view] if view and view[2] > view[0] and view[3] > view[1] else []
+def _second_view(garment: Garment, person: Person, w: int, h: int) -> list[Box]:
+    """The outfit for a top or a bottom, the whole head for a headwear crop, where it is a
+    box of some size."""
+    view = {"top": outfit_view, "bottom": outfit_view, "headwear": head_view}.get(garment)
+    box = view(person, w, h) if view else None
+    return [box] if box and box[2] > box[0] and box[3] > box[1] else []
 
 
 def _landmarks(rgb: np.ndarray) -> list[Keypoint] | None:
