@@ -195,6 +195,14 @@ def test_cap_is_a_headwear_item(public_photo, analysed):
     assert "shoes" not in items
 
 
+def test_a_cap_seen_from_behind_is_a_headwear_item(public_photo, analysed):
+    # A black cap on a woman seen from behind, long hair over her back: the classifier is
+    # less sure of a cap's back than of its peak (0.19 of its belief), but surer than of
+    # any bare head of the labelled photos (at most 0.1).
+    _, result = analysed("cap from behind", lambda: public_photo("odd_back_view_05.jpg"))
+    assert "headwear" in garments(result)
+
+
 @pytest.mark.skipif(not (DEV / "back_view_02.jpg").exists(), reason="dev photos not found")
 def test_a_hat_seen_from_behind_is_a_headwear_item(analysed):
     # A wide-brim felt hat on a woman seen from behind, the photo cut at the hat's crown: the
