@@ -52,10 +52,11 @@ def test_a_crop_the_classifier_calls_a_swimsuit_outright_stays_swimwear():
     assert kind.category == SWIMWEAR and kind.score > 0.5
 
 
-def test_no_opinion_keeps_the_most_common_kind_and_asks_for_review():
+def test_no_opinion_keeps_the_most_common_kind_and_says_it_is_unsure():
+    # A crop the classifier sees as a ball: the fitted biases alone would make it a dress.
     kind = garment_kind([softmax_on(soccer_ball=0.9)], TOP)
     assert kind.category == "clothing/tops"
-    assert kind.score < 1.0
+    assert kind.score < 0.5
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ def kind_probabilities(mass: np.ndarray, allowed: Sequence[str], slope: float, b
 def garment_kind(views: Sequence[np.ndarray], allowed: Sequence[str]) -> CategoryScore:
     """The most probable kind and its probability. Where the classifier holds less than
     garment_min_score in all the allowed kinds together it has no opinion, and the first,
-    most common kind is kept (with its probability, low enough to be reviewed)."""
+    most common kind is kept, with the probability the model gives it."""
     s = pose_settings()
     mass = kind_mass(views, allowed)
     p = kind_probabilities(mass, allowed, s.garment_kind_slope, s.garment_kind_bias)
