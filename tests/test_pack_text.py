@@ -112,6 +112,23 @@ def test_real_packs_are_named_by_what_they_say(name, accepted, ocr_calls):
     assert ocr_calls and result.items[0].item.category in accepted, result.items[0].item.top3
 
 
+def test_the_main_product_reads_the_whole_photo(ocr_calls):
+    # Coca-Cola bottles seen close up: the matte splits them and keeps their dark glass
+    # above the labels, so no product's own box holds a word. The largest reads the photo.
+    if not (DEV / "drink_packaged_03.jpg").exists():
+        pytest.skip(f"dev photos not found at {DEV}")
+    from catalog.runner import analyse
+    from shared.schemas import Options
+
+    rgb = read_image(DEV / "drink_packaged_03.jpg")
+    result = analyse(rgb, Options())
+    assert len(result.items) > 1
+    main = result.items[0].item
+    assert ocr_calls[0][:2] == rgb.shape[:2]
+    assert main.category == "food/drinks", main.top3
+    assert any("Coca" in line for line in main.text)
+
+
 def test_a_product_the_image_is_sure_of_pays_no_ocr(ocr_calls):
     from catalog.runner import analyse
     from shared.schemas import Options

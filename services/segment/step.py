@@ -39,9 +39,10 @@ def step_segment(ctx: StepContext) -> None:
         for i, (inst, rgba, p) in enumerate(zip(instances, cutouts, probs)):
             name = ctx.files.put_work(f"item-{i}-cutout.png", png_bytes(rgba))  # fast PNG: an intermediate
             x0, y0, x1, y1 = inst.box
-            # One product: all the photo's text is its own (the matte may hold only part of a
-            # flat pack that fills the frame). Several: each reads within its own box.
-            printed_on = rgb if len(instances) == 1 else rgb[y0:y1, x0:x1]
+            # The photo's main product, the only or the largest, reads all the photo's text:
+            # the matte may hold only part of it (a flat pack that fills the frame, bottles
+            # seen close up cut at their labels). Each other product reads within its box.
+            printed_on = rgb if i == 0 else rgb[y0:y1, x0:x1]
             naming = name_product(p, printed_on)  # reads the text where it can change the answer
             c = naming.classification
             items.append(
