@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.pose.kinds import garment_kind, kind_probabilities
+from services.pose.kinds import garment_kind, kind_mass, kind_probabilities
 from services.pose.logic import GARMENT_CATEGORIES
 from services.pose.settings import pose_settings
+from shared.review import GARMENT_CATEGORY_MIN_SCORE
 from shared.taxonomy import imagenet_categories
 
 TOP = GARMENT_CATEGORIES["top"]
 LABELS = Path(__file__).resolve().parents[1] / "bench" / "garment_kinds.json"
 SWIMWEAR = "clothing/swimwear-underwear"
+DRESS = "clothing/dresses"
 DRESSES = ("person_fullbody_plain_09.jpg", "person_fullbody_plain_16.jpg")  # a cream midi, a black maxi
 
 
@@ -53,10 +55,16 @@ def test_a_crop_the_classifier_calls_a_swimsuit_outright_stays_swimwear():
 
 
 def test_no_opinion_keeps_the_most_common_kind_and_says_it_is_unsure():
-    # A crop the classifier sees as a ball: the fitted biases alone would make it a dress.
-    kind = garment_kind([softmax_on(soccer_ball=0.9)], TOP)
+    # A crop the classifier sees as a ball, with a hint of a gown: too little belief in any
+    # kind of top to go by (the model alone would make it a dress), so the most common kind
+    # is kept, and its score sends it to review.
+    probs = softmax_on(soccer_ball=0.96, gown=0.03)
+    s = pose_settings()
+    model_alone = kind_probabilities(kind_mass([probs], TOP), TOP, s.garment_kind_slope, s.garment_kind_bias)
+    assert TOP[int(np.argmax(model_alone))] == DRESS
+    kind = garment_kind([probs], TOP)
     assert kind.category == "clothing/tops"
-    assert kind.score < 0.5
+    assert kind.score < GARMENT_CATEGORY_MIN_SCORE
 
 
 @pytest.fixture(scope="module")
