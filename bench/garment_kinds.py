@@ -60,7 +60,9 @@ def garment_views(labels: dict) -> list[dict]:
             for garment, truth in kinds.items():
                 if garment not in regions:
                     continue
-                boxes = [regions[garment]] + ([outfit] if outfit else [])
+                boxes = [regions[garment]] + (
+                    [outfit] if outfit and outfit[2] > outfit[0] and outfit[3] > outfit[1] else []
+                )
                 probs = imagenet_probs(*(rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes))
                 allowed = GARMENT_CATEGORIES[garment]
                 rows.append(
@@ -71,14 +73,11 @@ def garment_views(labels: dict) -> list[dict]:
 
 
 def predict(row: dict, slope: float, bias: dict, views: str = "views") -> tuple[str, float]:
-    """The product's decision (services.pose.kinds.garment_kind) on the row's belief mass."""
-    from services.pose.kinds import kind_probabilities
-    from services.pose.settings import pose_settings
+    """The product's decision (services.pose.kinds.kind_of) on the row's belief mass."""
+    from services.pose.kinds import kind_of
 
-    mass = np.array(row[views])
-    p = kind_probabilities(mass, row["allowed"], slope, bias)
-    best = int(np.argmax(p)) if mass.sum() >= pose_settings().garment_min_score else 0
-    return row["allowed"][best], float(p[best])
+    kind = kind_of(np.array(row[views]), row["allowed"], slope, bias)
+    return kind.category, kind.score
 
 
 def fit(rows: list[dict], views: str = "views") -> tuple[float, dict]:

@@ -41,11 +41,15 @@ def kind_probabilities(mass: np.ndarray, allowed: Sequence[str], slope: float, b
 
 
 def garment_kind(views: Sequence[np.ndarray], allowed: Sequence[str]) -> CategoryScore:
+    """The kind of a top or a bottom seen in these views, by the fitted model."""
+    s = pose_settings()
+    return kind_of(kind_mass(views, allowed), allowed, s.garment_kind_slope, s.garment_kind_bias)
+
+
+def kind_of(mass: np.ndarray, allowed: Sequence[str], slope: float, bias: dict[str, float]) -> CategoryScore:
     """The most probable kind and its probability. Where the classifier holds less than
     garment_min_score in all the allowed kinds together it has no opinion, and the first,
     most common kind is kept, with the probability the model gives it."""
-    s = pose_settings()
-    mass = kind_mass(views, allowed)
-    p = kind_probabilities(mass, allowed, s.garment_kind_slope, s.garment_kind_bias)
-    best = int(np.argmax(p)) if mass.sum() >= s.garment_min_score else 0
+    p = kind_probabilities(mass, allowed, slope, bias)
+    best = int(np.argmax(p)) if mass.sum() >= pose_settings().garment_min_score else 0
     return CategoryScore(category=allowed[best], score=round(float(p[best]), 4))
