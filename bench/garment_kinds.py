@@ -36,14 +36,15 @@ PENALTY = 0.05
 REVIEW_BELOW = (0.3, 0.4, 0.5, 0.6, 0.7)
 
 
-def garment_views(labels: dict) -> list[dict]:
+def labelled_garments(labels: dict) -> list[dict]:
     """Each labelled garment of a photo's first person: the classifier's belief mass in each
     allowed kind on the crop alone and on the crop and the outfit together."""
     from services.detect.logic import faces_on_people, may_show_people, person_matte
-    from services.pose.body import garment_regions, outfit_view
+    from services.pose.body import garment_regions
     from services.pose.kinds import kind_mass
-    from services.pose.logic import GARMENT_CATEGORIES, find_people
-    from shared.classifier import imagenet_probs
+    from services.pose.logic import GARMENT_CATEGORIES, find_people, garment_views
+    from services.pose.settings import pose_settings
+    from shared.classifier import best_within, imagenet_probs
     from shared.imageio import read_image
 
     rows = []
@@ -56,18 +57,18 @@ def garment_views(labels: dict) -> list[dict]:
             people = find_people(rgb, matte, faces) if may_show_people(matte) else []
             if not people:
                 continue  # taken for a product: no garments to grade
-            regions, outfit = garment_regions(people[0], w, h), outfit_view(people[0], w, h)
+            regions = garment_regions(people[0], w, h)
             for garment, truth in kinds.items():
                 if garment not in regions:
                     continue
-                boxes = [regions[garment]] + (
-                    [outfit] if outfit and outfit[2] > outfit[0] and outfit[3] > outfit[1] else []
-                )
+                boxes = garment_views(garment, regions[garment], people[0], w, h)
                 probs = imagenet_probs(*(rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes))
                 allowed = GARMENT_CATEGORIES[garment]
+                old_rule = best_within(probs[0], allowed, pose_settings().garment_min_score).category
                 rows.append(
                     {"photo": photo, "garment": garment, "truth": truth, "allowed": list(allowed),
-                     "crop": kind_mass(probs[:1], allowed).tolist(), "views": kind_mass(probs, allowed).tolist()}
+                     "old_rule": old_rule, "crop": kind_mass(probs[:1], allowed).tolist(),
+                     "views": kind_mass(probs, allowed).tolist()}
                 )  # fmt: skip
     return rows
 
@@ -116,20 +117,14 @@ def accuracy(rows: list[dict], kinds: list[str]) -> dict:
 
 
 def main() -> None:
-    from services.pose.logic import GARMENT_CATEGORIES
     from services.pose.settings import pose_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     record = header("garment_kinds")
-    rows = garment_views(json.loads(LABELS.read_text()))
+    rows = labelled_garments(json.loads(LABELS.read_text()))
     s = pose_settings()
-
-    def old_rule(r: dict) -> str:  # shared.classifier.best_within on the crop, from its belief mass
-        mass = dict(zip(r["allowed"], r["crop"]))
-        best = max(r["allowed"], key=lambda k: mass[k])
-        return best if mass[best] >= s.garment_min_score else GARMENT_CATEGORIES[r["garment"]][0]
 
     slope, bias = fit(rows)
     held_out = left_out(rows)
@@ -144,7 +139,7 @@ def main() -> None:
         garments=len(rows), photos=len({r["photo"] for r in rows}),
         slope=round(slope, 3), bias={k: round(b, 3) for k, b in bias.items()},
         accuracy={
-            "crop, old rule": accuracy(rows, [old_rule(r) for r in rows]),
+            "crop, old rule": accuracy(rows, [r["old_rule"] for r in rows]),
             "crop and outfit, no model": accuracy(rows, [predict(r, 1.0, {})[0] for r in rows]),
             "model on the crop alone, left out": accuracy(rows, [k for k, _ in left_out(rows, "crop")]),
             "model, fitted on all": accuracy(rows, [predict(r, slope, bias)[0] for r in rows]),
@@ -154,7 +149,7 @@ def main() -> None:
         confusion_left_out=dict(sorted(confusion.items())),
         left_out=reliability(scores, right, unit="garments"), review=review_table(scores, right, REVIEW_BELOW),
         swimwear_called={
-            "crop, old rule": sum(old_rule(r) == KINDS[3] for r in rows),
+            "crop, old rule": sum(r["old_rule"] == KINDS[3] for r in rows),
             "model, left out": sum(k == KINDS[3] for k in kinds_left_out),
             "labelled": sum(r["truth"] == KINDS[3] for r in rows),
         },

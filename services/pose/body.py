@@ -96,6 +96,11 @@ class Body:
     def mid(self, a: str, b: str) -> np.ndarray:
         return self.xy(a, b).mean(axis=0)
 
+    def seen_torso(self) -> float | None:
+        """The torso's height where both shoulders and both hips are seen, else None."""
+        seen = self.seen("left_shoulder", "right_shoulder", "left_hip", "right_hip")
+        return self.torso_height() if seen else None
+
     def torso_height(self) -> float:
         return float(np.linalg.norm(self.mid("left_shoulder", "right_shoulder") - self.mid("left_hip", "right_hip")))
 
@@ -161,7 +166,7 @@ def garment_regions(person: Person, width: int, height: int) -> dict[Garment, Bo
     body = Body(person, width, height)
     regions: dict[Garment, Box] = {}
     shoulders, hips = ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip")
-    torso = body.torso_height() if body.seen(*shoulders, *hips) else None
+    torso = body.seen_torso()
 
     if torso:
         arms = body.seen_any("left_elbow", "right_elbow", "left_wrist", "right_wrist")
@@ -227,8 +232,7 @@ def head_view(person: Person, width: int, height: int) -> Box | None:
     crown above the eyes), so a brim, a cap seen from behind or a hat pushed up the head is
     whole in it. The hat check looks at both."""
     body = Body(person, width, height)
-    shoulders, hips = ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip")
-    head = _head(body, body.torso_height() if body.seen(*shoulders, *hips) else None)
+    head = _head(body, body.seen_torso())
     if not head:
         return None
     cx, eye_y, size = head

@@ -187,7 +187,7 @@ def _garment_categories(
     if not garments:
         return []
     h, w = rgb.shape[:2]
-    views = [[region] + _second_view(garment, person, w, h) for garment, region, person in garments]
+    views = [garment_views(garment, region, person, w, h) for garment, region, person in garments]
     boxes = list(dict.fromkeys(box for garment_views in views for box in garment_views))  # one outfit per person
     probs = dict(zip(boxes, imagenet_probs(*(rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes))))
     answers: list[CategoryScore | None] = []
@@ -204,12 +204,12 @@ def _garment_categories(
     return answers
 
 
-def _second_view(garment: Garment, person: Person, w: int, h: int) -> list[Box]:
-    """The outfit for a top or a bottom, the whole head for a headwear crop, where it is a
-    box of some size."""
+def garment_views(garment: Garment, region: Box, person: Person, w: int, h: int) -> list[Box]:
+    """The boxes the classifier sees a garment in: its own region, then the outfit for a
+    top or a bottom and the whole head for a headwear crop, where that is a box of some size."""
     view = {"top": outfit_view, "bottom": outfit_view, "headwear": head_view}.get(garment)
     box = view(person, w, h) if view else None
-    return [box] if box and box[2] > box[0] and box[3] > box[1] else []
+    return [region] + ([box] if box and box[2] > box[0] and box[3] > box[1] else [])
 
 
 def _landmarks(rgb: np.ndarray) -> list[Keypoint] | None:
