@@ -188,11 +188,11 @@ def _garment_categories(
         return []
     h, w = rgb.shape[:2]
     views = [garment_views(garment, region, person, w, h) for garment, region, person in garments]
-    boxes = list(dict.fromkeys(box for garment_views in views for box in garment_views))  # one outfit per person
+    boxes = list(dict.fromkeys(box for seen_in in views for box in seen_in))  # one outfit per person
     probs = dict(zip(boxes, imagenet_probs(*(rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes))))
     answers: list[CategoryScore | None] = []
-    for (garment, _, _), garment_views in zip(garments, views):
-        p = [probs[box] for box in garment_views]
+    for (garment, _, _), seen_in in zip(garments, views):
+        p = [probs[box] for box in seen_in]
         if garment in ("top", "bottom"):
             answers.append(garment_kind(p, GARMENT_CATEGORIES[garment]))
         elif garment == "shoes":
