@@ -255,6 +255,29 @@ def test_shoes_of_a_headless_shot_are_not_the_colour_of_the_bare_feet():
     assert shoes.color.name == "black", shoes.color  # labelled black; the bare feet are pink
 
 
+@pytest.mark.parametrize(
+    ("photo", "labelled"),
+    [
+        (PUBLIC / "person_fullbody_scene_15.jpg", (138, 139, 140)),  # silver glitter heels, bare shins
+        (DEV / "headless_01.jpg", (62, 60, 64)),  # black slides, bare feet; no face in frame
+    ],
+)
+def test_open_shoes_on_bare_feet_take_the_colour_of_the_shoe(photo, labelled):
+    """Open shoes show more foot than shoe, and the feet are in other light than the face
+    and the hands: the skin taken out of the shoes is also sampled from the bare shins
+    just above them, so the shoes keep their own colour (both were brown, the feet's)."""
+    if not photo.exists():
+        pytest.skip(f"{photo.name} not found")
+    from catalog.runner import analyse
+    from shared.imageio import read_image
+    from shared.schemas import Options
+
+    result = analyse(read_image(photo), Options())
+    shoes = [r.item for r in result.items if r.item.garment == "shoes" and r.item.person == 0]
+    assert len(shoes) == 1
+    assert delta_e(shoes[0].color.rgb, labelled) < 10, shoes[0].color
+
+
 @pytest.mark.skipif(not (DEV / "group_13.jpg").exists(), reason="dev photos not found")
 def test_a_garment_colour_in_a_group_leaves_out_the_neighbours():
     """Seven friends in a row, the man in the middle in a black henley among women in crop

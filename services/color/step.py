@@ -3,11 +3,13 @@ then the photo's catalog files: preview.jpg and, per item, <name>.<ext>,
 <name>-cutout.png and <name>-swatch.png.
 
 A garment's pixels are its body region from the keypoints (torso, legs, feet, crown) inside
-the person matte, less the wearer's skin tones (sampled from the face and the hands) and,
-in a group, less the other people's torsos and legs; a product's, its cutout's solid
-alpha."""
+the person matte, less the wearer's skin tones (sampled from the face and the hands, and for
+shoes from the bare shins above them too) and, in a group, less the other people's torsos
+and legs; a product's, its cutout's solid alpha."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -15,7 +17,7 @@ from services.color.logic import dominant_color, swatch, without_tone
 from services.color.names import lab_of
 from services.color.packshot import packshot
 from services.color.settings import color_settings
-from services.pose.body import draw_skeleton, face_mask, garment_body_mask, hand_mask
+from services.pose.body import draw_skeleton, face_mask, garment_body_mask, hand_mask, shin_mask
 from shared.imageio import cutout, encode_image, on_colour, parse_background, read_array, read_png, resize_to
 from shared.schemas import ITEM_ALPHA, ColorResult, ItemFiles, ItemState, Options, Person
 from shared.stage import MATTE, Artifacts, StepContext, register_step
@@ -31,14 +33,17 @@ def step_color(ctx: StepContext) -> None:
     if state.kind == "person":
         alpha = read_array(ctx.files.get_work(MATTE)).astype(np.float32) / 255.0
         person_pixels = alpha > ITEM_ALPHA
-        skins: dict[int, np.ndarray | None] = {}
+        skins: dict[int, tuple[np.ndarray | None, np.ndarray | None]] = {}  # the body's, the feet's
         with ctx.timed("color"):
             neighbours = _neighbours(state.people, w, h)
             for item in state.items:
                 assert item.person is not None and item.region is not None
                 person = state.people[item.person]
                 if item.person not in skins:
-                    skins[item.person] = skin_tones(rgb, person)
+                    skins[item.person] = (
+                        skin_tones(rgb, person),
+                        skin_tones(rgb, person, (face_mask, hand_mask, shin_mask), person_pixels),
+                    )
                 x0, y0, x1, y1 = item.region
                 in_region = np.zeros_like(person_pixels)
                 in_region[y0:y1, x0:x1] = True
@@ -48,7 +53,8 @@ def step_color(ctx: StepContext) -> None:
                 if item.garment is not None and item.person in neighbours:
                     own = on_body & ~neighbours[item.person]
                     on_body = own if own.sum() >= s.min_colour_pixels else on_body
-                tone = skins[item.person]
+                body_tones, feet_tones = skins[item.person]
+                tone = feet_tones if item.garment == "shoes" else body_tones
                 if tone is not None:
                     on_body = without_tone(rgb, on_body, tone)
                 item.color = _colour(rgb, on_body, in_region & person_pixels, options.palette_size)
@@ -167,16 +173,29 @@ def _neighbours(people: list[Person], w: int, h: int) -> dict[int, np.ndarray]:
     return {i: np.logical_or.reduce([b for j, b in enumerate(bodies) if j != i]) for i in range(len(people))}
 
 
-def skin_tones(rgb: np.ndarray, person: Person) -> np.ndarray | None:
-    """The person's skin colours, k x 3 CIELAB: the median of the face and that of the
-    hands, each where it is seen and plausibly skin (warm hue, some chroma), or None. A
-    back view can place "face" points on hair, and hands can be gloved or hold things,
+SkinSite = Callable[[Person, int, int], np.ndarray | None]
+
+
+def skin_tones(
+    rgb: np.ndarray,
+    person: Person,
+    sites: tuple[SkinSite, ...] = (face_mask, hand_mask),
+    within: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """The person's skin colours, k x 3 CIELAB: the median of each site (the face, the
+    hands, the shins), where it is seen (and, given `within`, on the person matte) and
+    plausibly skin (warm hue, some chroma), or None. A back view can place "face" points
+    on hair, hands can be gloved or hold things, and shins can be in trousers or socks,
     whose colour must not be taken out of the garments. The hands are lit as the arms and
-    legs are, often unlike the face (a face in shade, legs in the sun)."""
+    legs are, often unlike the face (a face in shade, legs in the sun); the shins as the
+    feet in open shoes are."""
     h, w = rgb.shape[:2]
     tones = []
-    for skin in (face_mask(person, w, h), hand_mask(person, w, h)):
-        if skin is None:
+    for site in sites:
+        skin = site(person, w, h)
+        if skin is not None and within is not None:
+            skin = skin & within
+        if skin is None or skin.sum() < 9:
             continue
         tone = np.median(lab_of(rgb[skin]), axis=0)
         chroma, hue = np.hypot(tone[1], tone[2]), np.degrees(np.arctan2(tone[2], tone[1]))

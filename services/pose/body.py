@@ -356,3 +356,20 @@ def hand_mask(person: Person, width: int, height: int) -> np.ndarray | None:
         if body.seen(*corners):
             cv2.fillPoly(mask, [cv2.convexHull(body.xy(*corners).astype(np.int32))], 1)
     return mask.astype(bool) if mask.sum() >= 9 else None
+
+
+def shin_mask(person: Person, width: int, height: int) -> np.ndarray | None:
+    """The lower half of each shin seen, short of the ankle (a line from halfway down the
+    knee-ankle segment to 0.85 of it), or None: bare, it is the skin of the feet beside
+    it, lit as they are, where the face and hands are in other light or out of frame."""
+    import cv2
+
+    body = Body(person, width, height)
+    mask = np.zeros((height, width), np.uint8)
+    thick = max(2, int(0.06 * (body.torso_height() or 0.25 * height)))
+    for side in ("left", "right"):
+        if body.seen(f"{side}_knee", f"{side}_ankle"):
+            knee, ankle = body.xy(f"{side}_knee", f"{side}_ankle")
+            start, end = knee + 0.5 * (ankle - knee), knee + 0.85 * (ankle - knee)
+            cv2.line(mask, tuple(int(v) for v in start), tuple(int(v) for v in end), 1, thick)
+    return mask.astype(bool) if mask.sum() >= 9 else None
