@@ -47,6 +47,17 @@ def test_a_group_gives_one_person_per_member(folder, name):
         assert len(on_it) <= 1
 
 
+def test_a_face_the_person_matte_is_unsure_of_still_brings_its_body():
+    """Five friends on a sofa in a dim bar: the matte is unsure of the woman in black (0.47 at
+    her face's centre, 0.43 of her torso), but the face detector sees her face and the
+    landmarks a body under it. The two together count her; the matte alone would not."""
+    rgb, faces, people = people_in(DEV, "group_12.jpg")
+    assert len(people) == labelled_people(DEV, "group_12.jpg") == 5
+    for face in faces:  # each face found is one person's, counted once
+        on_it = [p for p in people if face[0] <= p.keypoints[0].x <= face[2] and face[1] <= p.keypoints[0].y <= face[3]]
+        assert len(on_it) == 1
+
+
 def test_a_raised_leg_is_not_a_person(public_photo):
     """Cheerleaders on one leg: the search reads a raised leg as a body of its own, upside
     down (its "nose" below its hips), inside the box of the cheerleader whose face it

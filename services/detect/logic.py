@@ -38,7 +38,7 @@ def faces_on_people(rgb: np.ndarray, matte: np.ndarray) -> list[Box]:
     faces = _faces(rgb)
     if faces:
         faces += _more_in_corners(rgb, faces)
-    least = detect_settings().person_matte_min
+    least = detect_settings().face_matte_min
     return [(x0, y0, x1, y1) for x0, y0, x1, y1 in faces if matte[(y0 + y1) // 2, (x0 + x1) // 2] >= least]
 
 

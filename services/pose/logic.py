@@ -55,8 +55,9 @@ def find_people(rgb: np.ndarray, person_matte: np.ndarray, faces: Sequence[Box] 
 def _people_under_faces(
     rgb: np.ndarray, person_matte: np.ndarray, faces: Sequence[Box], found: list[Person]
 ) -> list[Person]:
-    """A body for each face no found person's nose is on, confirmed as every body is. A
-    "face" on a found person's body, below their shoulders, is a print, a hand or a shoe."""
+    """A body for each face no found person's nose is on, confirmed as every body is, with
+    the face as evidence beside the matte (face_torso_coverage). A "face" on a found
+    person's body, below their shoulders, is a print, a hand or a shoe."""
     s = pose_settings()
     h, w = rgb.shape[:2]
     added: list[Person] = []
@@ -67,7 +68,7 @@ def _people_under_faces(
         if keypoints is None or not _is_body(keypoints):
             continue
         person = Person(box=person_box(keypoints, w, h), keypoints=keypoints)
-        if torso_coverage(person_matte, person) >= s.torso_coverage:
+        if torso_coverage(person_matte, person) >= s.face_torso_coverage:
             added.append(person)
     return added
 
