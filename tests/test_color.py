@@ -150,6 +150,8 @@ def test_colour_name_is_the_nearest_css_name(rgb, name):
         ((255, 255, 240), "white"),  # ivory: a pale tint still reads as white
         ((128, 128, 128), "grey"),
         ((80, 78, 82), "grey"),
+        ((62, 62, 62), "grey"),  # dark grey: Munsell value above 2.5
+        ((58, 58, 60), "black"),  # L* 24.5, a black shoe in soft light
         ((200, 30, 40), "red"),
         ((128, 0, 32), "red"),  # burgundy
         ((255, 140, 0), "orange"),

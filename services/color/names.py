@@ -79,9 +79,11 @@ _REF_LAB = lab_of(np.array([_rgb_of_hex(h) for hexes in _REFERENCES.values() for
 GREY_CHROMA = 6.0
 DARK_L, DARK_GREY_CHROMA = 15.0, 12.0
 PALE_L, PALE_GREY_CHROMA = 90.0, 10.0
-# Lightness cut-offs for black / grey / white. White is set fairly low on purpose: white
-# items photographed in ordinary light measure L* 70-90, not 100.
-BLACK_BELOW_L, WHITE_FROM_L = 22.0, 68.0
+# Lightness cut-offs for black / grey / white. Black is below Munsell value 2.5 (L* 25.3),
+# where the ISCC-NBS colour names put it: the labelled photos' black shoes and swimwear
+# measure L* 22-25 (a charcoal knit, 'black' acceptable, 24.9). White is set fairly low on
+# purpose: white items photographed in ordinary light measure L* 70-90, not 100.
+BLACK_BELOW_L, WHITE_FROM_L = 25.3, 68.0
 
 
 def colour_family(rgb: RGB) -> str:
