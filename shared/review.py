@@ -29,7 +29,9 @@ def review_reasons(item: ItemState) -> list[str]:
         reasons.append("category: not one the catalog has")
     elif item.category and (item.category_score or 0.0) < _category_min_score(item):
         reasons.append(f"category: {item.category} at only {item.category_score or 0.0:.2f}")
-    if item.color and item.color.palette and item.color.palette[0].share < DOMINANT_MIN_SHARE:
+    if item.color and item.color_from_wider_area:
+        reasons.append("colour: too few of the item's own pixels were seen; it is measured on a wider area")
+    elif item.color and item.color.palette and item.color.palette[0].share < DOMINANT_MIN_SHARE:
         reasons.append(f"colour: the dominant colour covers only {item.color.palette[0].share:.0%} of the item")
     if item.warnings:
         reasons.append("crop: the style guide's rules were met only in part")

@@ -170,6 +170,9 @@ class ItemState(BaseModel):
     top3: list[CategoryScore] = Field(default_factory=list)
     text: list[str] = Field(default_factory=list)
     color: ColorResult | None = None
+    # Too few of the item's own pixels were seen (a garment the matte misses, a product all
+    # soft edge): its colour is measured on a wider area, which holds what is around it.
+    color_from_wider_area: bool = False
     work_cutout: str | None = None  # product: intermediate RGBA cutout, relative to the photo's work area
     name: str | None = None  # file base name in the catalog ("top", "item-2")
     files: ItemFiles | None = None  # catalog files, relative to the catalog root

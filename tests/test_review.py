@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from shared.schemas import ColorResult, ItemFiles, ItemState, PaletteEntry
 
@@ -29,6 +30,10 @@ def test_each_unsure_part_is_a_reason():
     assert _item(category_score=0.12).to_item().review_reasons == ["category: food/drinks at only 0.12"]
     many = _item(color=_colour(*[0.2] * 5)).to_item()
     assert many.needs_review and many.review_reasons == ["colour: the dominant colour covers only 20% of the item"]
+    unseen = _item(color_from_wider_area=True).to_item()
+    assert unseen.review_reasons == [
+        "colour: too few of the item's own pixels were seen; it is measured on a wider area"
+    ]
     cropped = _item(type="garment", garment="top", category="clothing/tops", warnings=["soles not seen"])
     assert cropped.to_item().review_reasons == ["crop: the style guide's rules were met only in part"]
 
@@ -51,3 +56,23 @@ def test_a_real_photo_the_classifier_cannot_name_is_flagged():
     (item,) = [i.item for i in analyse(noise, Options()).items]
     assert item.category == "background-other" and item.needs_review
     assert "category: not one the catalog has" in item.review_reasons
+
+
+def test_a_garment_the_matte_misses_is_flagged_for_its_colour_and_the_others_are_not():
+    """A man in navy in a crowd of nineteen: the matte misses him, so his top's colour is
+    measured on his whole crop (it comes out white, the people around him) and is flagged;
+    the garments whose own pixels were seen are not flagged for it."""
+    from conftest import PUBLIC
+
+    photo = PUBLIC.parent / "dev" / "group_19.jpg"
+    if not photo.exists():
+        pytest.skip("dev photos not found")
+    from catalog.runner import analyse
+    from shared.imageio import read_image
+    from shared.schemas import Options
+
+    items = [r.item for r in analyse(read_image(photo), Options()).items]
+    reason = "colour: too few of the item's own pixels were seen; it is measured on a wider area"
+    (top,) = [i for i in items if i.garment == "top" and i.person == 0]
+    assert top.needs_review and reason in top.review_reasons
+    assert any(i.garment and reason not in i.review_reasons for i in items)

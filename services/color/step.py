@@ -57,7 +57,9 @@ def step_color(ctx: StepContext) -> None:
                 tone = feet_tones if item.garment == "shoes" else body_tones
                 if tone is not None:
                     on_body = without_tone(rgb, on_body, tone)
-                item.color = _colour(rgb, on_body, in_region & person_pixels, options.palette_size)
+                item.color, item.color_from_wider_area = _colour(
+                    rgb, on_body, in_region & person_pixels, options.palette_size
+                )
         for item in state.items:
             # The cutout shows the garment's own region of the person, not the whole body.
             assert item.region is not None
@@ -72,7 +74,9 @@ def step_color(ctx: StepContext) -> None:
                 alpha = np.zeros((h, w), np.float32)  # the instance's alpha in the whole photo
                 x0, y0, x1, y1 = item.box
                 alpha[y0:y1, x0:x1] = rgba[..., 3] / np.float32(255)
-                item.color = _colour(rgb, alpha > ITEM_ALPHA, alpha > s.fallback_alpha, options.palette_size)
+                item.color, item.color_from_wider_area = _colour(
+                    rgb, alpha > ITEM_ALPHA, alpha > s.fallback_alpha, options.palette_size
+                )
         packshot_rule = options.style.product if options.style else None
         for item, rgba in zip(state.items, cutouts):
             if packshot_rule:
@@ -155,12 +159,13 @@ def fit_preview(rgb: np.ndarray, side: int) -> np.ndarray:
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _colour(rgb: np.ndarray, mask: np.ndarray, fallback: np.ndarray, k: int) -> ColorResult:
-    """Colour of the masked pixels; a mask too small to trust falls back to a wider one."""
-    for candidate in (mask, fallback):
+def _colour(rgb: np.ndarray, mask: np.ndarray, fallback: np.ndarray, k: int) -> tuple[ColorResult, bool]:
+    """Colour of the masked pixels, and whether a mask too small to trust fell back to a
+    wider one (the item's region, then the whole photo)."""
+    for candidate, wider in ((mask, False), (fallback, True)):
         if candidate.sum() >= color_settings().min_colour_pixels:
-            return dominant_color(rgb, candidate, k=k)
-    return dominant_color(rgb, None, k=k)
+            return dominant_color(rgb, candidate, k=k), wider
+    return dominant_color(rgb, None, k=k), True
 
 
 def _neighbours(people: list[Person], w: int, h: int) -> dict[int, np.ndarray]:
