@@ -15,8 +15,8 @@ class PoseSettings(BaseSettings):
     # Share of a body's torso the person matte must cover for the body to count.
     torso_coverage: float = Field(0.5, ge=0, le=1)
     # The same for a body found under a face (detect's face_matte_min): the face is evidence
-    # of its own, so the matte need only half agree. Real people under faces the matte is
-    # unsure of (dim light, a crowd) cover 0.19-0.43 of their torsos.
+    # of its own, so the matte need only half agree. On the public and dev photos, the bodies
+    # under faces the matte is unsure of (a dim bar, a crowd) cover 0.19-0.43 of their torsos.
     face_torso_coverage: float = Field(0.25, ge=0, le=1)
     # BlazePose finds one person per call; each found person is greyed out and the photo
     # searched again, at most this many times.
