@@ -64,7 +64,17 @@ def _compare_colour(label_colour: dict | None, item, what: str, photo: dict, col
     expected = FAMILY_SYNONYMS.get(label_colour["name"], label_colour["name"])
     got = colour_family(item.color.rgb)
     de = _delta_e(label_colour["hex"], item.color.hex)
-    colours.append({"photo": photo["file"], "what": what, "expected": expected, "got": got, "de2000": de})
+    colours.append(
+        {
+            "photo": photo["file"],
+            "what": what,
+            "expected": expected,
+            "got": got,
+            "expected_hex": label_colour["hex"],
+            "got_hex": item.color.hex,
+            "de2000": de,
+        }
+    )
     if got != expected or de > 20:
         photo["problems"].append(
             f"{what} colour: labelled {label_colour['name']} {label_colour['hex']}, "

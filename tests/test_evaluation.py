@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from tests.conftest import FIXTURES
 
 LABELS = [
     {"file": "person_fullbody_scene_12.jpg", "kind": "person", "persons": 1,
-     "garments_visible": ["top", "bottom", "shoes"], "garment_colours": {},
+     "garments_visible": ["top", "bottom", "shoes"], "garment_colours": {"bottom": {"name": "red", "hex": "#6d1a2b"}},
      "product_category": "model", "product_categories_ok": [], "product_colour": None},
     {"file": "cosmetics_white_bg_06.jpg", "kind": "product", "persons": 0, "garments_visible": [],
      "garment_colours": {}, "product_category": "background-other",
@@ -72,3 +73,19 @@ def test_per_category_breakdown(report):
     result, _ = report
     assert set(result["per_category"]) == {"model", "background-other"}
     assert result["per_category"]["background-other"]["taxonomy_top1"] == 1.0
+
+
+def test_each_colour_compared_shows_both_colours_and_their_distance(report):
+    """A reader of the report sees the labelled and the reported colour side by side, and
+    the distance between exactly those two."""
+    from skimage.color import deltaE_ciede2000
+
+    from services.color.names import lab_of
+
+    result, _ = report
+    (entry,) = result["colours"]  # the footballer's shorts, the one colour labelled
+    assert (entry["photo"], entry["what"], entry["expected_hex"]) == ("person_fullbody_scene_12.jpg", "bottom", "#6d1a2b")
+    got = entry["got_hex"]
+    assert re.fullmatch(r"#[0-9a-f]{6}", got)
+    rgb = [tuple(int(h[i : i + 2], 16) for i in (1, 3, 5)) for h in (entry["expected_hex"], got)]
+    assert entry["de2000"] == pytest.approx(float(deltaE_ciede2000(lab_of(rgb[0]), lab_of(rgb[1]))))
