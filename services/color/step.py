@@ -40,10 +40,7 @@ def step_color(ctx: StepContext) -> None:
                 assert item.person is not None and item.region is not None
                 person = state.people[item.person]
                 if item.person not in skins:
-                    skins[item.person] = (
-                        skin_tones(rgb, person),
-                        skin_tones(rgb, person, (face_mask, hand_mask, shin_mask), person_pixels),
-                    )
+                    skins[item.person] = wearer_skin(rgb, person, person_pixels)
                 x0, y0, x1, y1 = item.region
                 in_region = np.zeros_like(person_pixels)
                 in_region[y0:y1, x0:x1] = True
@@ -179,6 +176,17 @@ def _neighbours(people: list[Person], w: int, h: int) -> dict[int, np.ndarray]:
 
 
 SkinSite = Callable[[Person, int, int], np.ndarray | None]
+
+
+def wearer_skin(
+    rgb: np.ndarray, person: Person, person_pixels: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The skin tones to take out of a person's garments, each site sampled once: the face's
+    and the hands' for every garment, and for the shoes the bare shins' (on the matte) too."""
+    body = skin_tones(rgb, person)
+    shins = skin_tones(rgb, person, (shin_mask,), person_pixels)
+    feet = [tones for tones in (body, shins) if tones is not None]
+    return body, (np.vstack(feet) if feet else None)
 
 
 def skin_tones(
