@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from torchvision.models import ResNet50_Weights
 
+from conftest import PUBLIC
 from shared import taxonomy
 from shared.taxonomy import (
     BACKGROUND,
@@ -15,6 +16,8 @@ from shared.taxonomy import (
     imagenet_categories,
     imagenet_to_category,
 )
+
+DEV = PUBLIC.parent / "dev"
 
 # Catalog categories that no ImageNet class maps to, with the reason.
 UNMAPPED = {
@@ -76,6 +79,7 @@ def test_every_catalog_category_has_an_imagenet_class():
         ("trench coat", "clothing/outerwear"),
         ("jersey", "clothing/tops"),
         ("bikini", "clothing/swimwear-underwear"),
+        ("pajama", "clothing/bottoms"),
         ("purse", "accessories/bags"),
         ("sunglasses", "accessories/eyewear"),
         ("cowboy hat", "accessories/hats"),
@@ -152,3 +156,19 @@ def test_a_dress_laid_flat_on_white_is_a_dress(public_photo):
     result = analyse(public_photo("clothing_white_bg_12.jpg"), Options())
     assert result.kind == "product"
     assert result.items[0].item.category == "clothing/dresses", result.items[0].item.top3
+
+
+@pytest.mark.parametrize("name", ["trousers_white_bg_01.jpg", "trousers_white_bg_02.jpg"])
+def test_trousers_laid_on_white_are_bottoms(name):
+    """Trousers on a white sweep: the classifier sees jeans beside pyjamas and swimming
+    trunks. Its pyjamas are loose trousers (folded into bottoms), so the trousers are not
+    filed as swimwear."""
+    from catalog.runner import analyse
+    from shared.imageio import read_image
+    from shared.schemas import Options
+
+    if not (DEV / name).exists():
+        pytest.skip(f"dev photos not found at {DEV}")
+    result = analyse(read_image(DEV / name), Options())
+    assert result.kind == "product"
+    assert result.items[0].item.category == "clothing/bottoms", result.items[0].item.top3
