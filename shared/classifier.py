@@ -77,16 +77,17 @@ def classify(probs: np.ndarray, item_min_score: float) -> Classification:
 
 def best_within(probs: np.ndarray, allowed: tuple[str, ...], min_score: float) -> CategoryScore:
     """The most likely of a few allowed categories for one crop's softmax (a garment crop is
-    known to be clothing; the question is which kind). When the classifier has no real
-    opinion (below min_score), the first, most common one is kept. The score is the
-    category's probability among the allowed ones, not its sliver of all 1000 classes."""
+    known to be clothing; the question is which kind), with its share of the classifier's
+    belief among them, not its sliver of all 1000 classes. Where the classifier holds less
+    than min_score in the allowed categories together it has no opinion (bare feet in a
+    shoe crop, feet too small to tell): the first, most common one is kept, at the score of
+    a guess among them."""
     scores = dict(category_scores(probs))
-    best = max(allowed, key=lambda c: scores.get(c, 0.0))
-    if scores.get(best, 0.0) < min_score:
-        best = allowed[0]
     among = sum(scores.get(c, 0.0) for c in allowed)
-    share = scores.get(best, 0.0) / among if among > 0 else 1.0 / len(allowed)
-    return CategoryScore(category=best, score=round(share, 4))
+    if among <= 0 or among < min_score:
+        return CategoryScore(category=allowed[0], score=round(1 / len(allowed), 4))
+    best = max(allowed, key=lambda c: scores.get(c, 0.0))
+    return CategoryScore(category=best, score=round(scores[best] / among, 4))
 
 
 def headwear_score(probs: np.ndarray) -> float:

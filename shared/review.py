@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 # score. Below this, more than one in five is filed wrong (bench/category_calibration.py).
 PRODUCT_CATEGORY_MIN_SCORE = 0.8
 # A top's or a bottom's is the fitted probability of its kind, a shoe's its kind's share among
-# the shoe kinds: below this the product leans to no kind. On the labelled tops and
-# bottoms (bench/garment_kinds.py) a higher threshold sends more right kinds to review
-# than wrong ones (at 0.5: 11 flagged, 4 of them wrong).
+# the shoe kinds (0.25, a guess among the four, where the classifier sees no shoe: bare
+# feet, feet too small to tell): below this the product leans to no kind. On the labelled
+# tops and bottoms (bench/garment_kinds.py) a higher threshold sends more right kinds to
+# review than wrong ones (at 0.5: 12 flagged, 3 of them wrong).
 GARMENT_CATEGORY_MIN_SCORE = 0.3
 # An item whose largest colour cluster covers less than this share of its pixels has no
 # one colour a shopper would name.

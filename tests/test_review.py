@@ -76,3 +76,43 @@ def test_a_garment_the_matte_misses_is_flagged_for_its_colour_and_the_others_are
     (top,) = [i for i in items if i.garment == "top" and i.person == 0]
     assert top.needs_review and reason in top.review_reasons
     assert any(i.garment and reason not in i.review_reasons for i in items)
+
+
+def test_a_shoe_crop_the_classifier_sees_no_shoe_in_is_a_guess_sent_to_review():
+    """A sliver of belief in one shoe kind (the classifier sees no shoe: bare feet, feet too
+    small to tell) is a guess among the four kinds, not that kind's whole share; a crop
+    with real belief in shoes keeps its kind's share."""
+    from services.pose.logic import GARMENT_CATEGORIES
+    from services.pose.settings import pose_settings
+    from shared.classifier import best_within
+    from shared.taxonomy import imagenet_categories
+
+    shoes, min_score = GARMENT_CATEGORIES["shoes"], pose_settings().garment_min_score
+    probs = np.full(1000, 0.97 / 999)
+    probs[imagenet_categories().index("running shoe")] = 0.03
+    guess = best_within(probs, shoes, min_score)
+    assert guess.score == 0.25
+    garment = _item(type="garment", garment="shoes", category=guess.category, category_score=guess.score)
+    assert garment.to_item().review_reasons == [f"category: {guess.category} at only 0.25"]
+    probs[imagenet_categories().index("running shoe")] = 0.3
+    assert best_within(probs, shoes, min_score).category == "shoes/sneakers"
+    assert best_within(probs, shoes, min_score).score > 0.9
+
+
+@pytest.mark.parametrize("name", ["side_view_01.jpg", "group_21.jpg", "group_22.jpg"])
+def test_the_shoes_of_barefoot_people_are_sent_to_review(name):
+    """Barefoot on a beach, and dancers barefoot on concrete: the feet are cropped as shoes
+    (the keypoints cannot tell), but the classifier sees no shoe there, so the crop is
+    flagged for a catalog team to drop."""
+    from conftest import PUBLIC
+
+    photo = PUBLIC.parent / "dev" / name
+    if not photo.exists():
+        pytest.skip("dev photos not found")
+    from catalog.runner import analyse
+    from shared.imageio import read_image
+    from shared.schemas import Options
+
+    items = [r.item for r in analyse(read_image(photo), Options()).items]
+    (shoes,) = [i for i in items if i.garment == "shoes" and i.person == 0]
+    assert shoes.needs_review and shoes.category_score == 0.25

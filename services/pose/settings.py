@@ -45,8 +45,8 @@ class PoseSettings(BaseSettings):
     # A top's or a bottom's kind: p proportional to (share + 0.02) ** slope * exp(bias[kind])
     # (services/pose/kinds.py), fitted by bench/garment_kinds.py on the 69 labelled tops and
     # bottoms of the public and dev photos' main people. There the classifier alone called
-    # 15 of them swimwear (4 were) and no dress's lower half a dress; left out one photo at a
-    # time, the model gets 0.783 of the kinds right, the classifier alone 0.580. Slope 1 and
+    # 16 of them swimwear (4 were) and no dress's lower half a dress; left out one photo at a
+    # time, the model gets 0.783 of the kinds right, the classifier alone 0.536. Slope 1 and
     # no biases keep the classifier's order.
     garment_kind_slope: float = Field(1.409, gt=0)
     garment_kind_bias: dict[str, float] = {
