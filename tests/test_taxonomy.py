@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import PUBLIC
 from torchvision.models import ResNet50_Weights
 
-from conftest import PUBLIC
 from shared import taxonomy
 from shared.taxonomy import (
     BACKGROUND,
