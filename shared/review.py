@@ -19,8 +19,9 @@ PRODUCT_CATEGORY_MIN_SCORE = 0.8
 # tops and bottoms (bench/garment_kinds.py) a higher threshold sends more right kinds to
 # review than wrong ones (at 0.5: 12 flagged, 3 of them wrong).
 GARMENT_CATEGORY_MIN_SCORE = 0.3
-# An item whose largest colour cluster covers less than this share of its pixels has no
-# one colour a shopper would name.
+# An item whose dominant colour (the palette's first cluster, the largest shade of the
+# family covering most of it) covers less than this share of its pixels has no one colour
+# a shopper would name, or its colour is spread over many shades (texture, shading).
 DOMINANT_MIN_SHARE = 0.3
 
 

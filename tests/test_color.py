@@ -76,11 +76,30 @@ def test_two_colour_item_gives_its_own_colours_and_shares_not_the_background():
     assert len(result.palette) == 2  # nothing of the photo behind the item got in
 
 
+
+def test_a_colour_split_into_shades_outweighs_a_larger_patch_of_another():
+    """Silver glitter (or a satin's folds) splits into greys too far apart to merge, each
+    smaller than a patch of shadow-brown beside it; a shopper calls the item grey, the
+    colour most of it shares."""
+    greys = [(70, 70, 72), (105, 105, 107), (140, 141, 142), (175, 175, 177)]
+    brown = (60, 36, 30)
+    mask = item_mask()
+    result = dominant_color(paint(mask, [brown, *greys], shares=(0.28, 0.18, 0.18, 0.18, 0.18)), mask)
+    assert result.name == "grey", result.palette
+    first, *rest = result.palette
+    assert colour_family(first.rgb) == "grey" and first.share < 0.28
+    brown_at = [colour_family(p.rgb) for p in rest].index("brown")
+    assert all(colour_family(p.rgb) == "grey" for p in rest[:brown_at])  # the greys, then the rest
+    assert sum(p.share for p in result.palette) == pytest.approx(1.0)
+
+
 def test_without_a_mask_the_whole_photo_counts():
     result = dominant_color(BACKGROUND)
     assert 1 < len(result.palette) <= 5
-    shares = [p.share for p in result.palette]
-    assert shares == sorted(shares, reverse=True)
+    assert sum(p.share for p in result.palette) == pytest.approx(1.0)
+    families = [colour_family(p.rgb) for p in result.palette]
+    share_of = {f: sum(p.share for p, g in zip(result.palette, families) if g == f) for f in families}
+    assert share_of[families[0]] == max(share_of.values())  # the family covering most leads
 
 
 def test_float_alpha_mask_counts_only_alpha_above_one_half():

@@ -88,8 +88,9 @@ def dominant_color(
     """Dominant colour and palette of the masked item in an HxWx3 uint8 image.
 
     ``mask`` (HxW, bool or float alpha) selects the item's own pixels; the caller leaves out
-    background and skin there. The palette is the item's colour clusters, largest first,
-    with shares summing to 1; the dominant colour is the first of them.
+    background and skin there. The palette is the item's colour clusters, with shares
+    summing to 1: those of the colour family that covers most of the item first, then the
+    others, each largest first; the dominant colour is the first of them.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -121,10 +122,24 @@ def dominant_color(
     for c, share in zip(order, shares):
         colour = rgb_of_lab(means[c])
         palette.append(PaletteEntry(hex=hex_of(colour), rgb=colour, share=float(share)))
+    palette = _dominant_family_first(palette)
     top = palette[0]
     return ColorResult(
         hex=top.hex, rgb=top.rgb, name=colour_family(top.rgb), css_name=colour_name(top.rgb), palette=palette
     )
+
+
+def _dominant_family_first(palette: list[PaletteEntry]) -> list[PaletteEntry]:
+    """The palette with the colour family that covers most of the item first, its largest
+    shade leading. Texture and shading split one colour into shades too far apart to
+    merge (silver glitter into four greys, each smaller than a patch of shadow), and a
+    shopper names the colour the shades share."""
+    by_family: dict[str, float] = {}
+    for entry in palette:
+        family = colour_family(entry.rgb)
+        by_family[family] = by_family.get(family, 0.0) + entry.share
+    dominant = max(by_family, key=lambda family: by_family[family])  # ties: the largest shade's
+    return sorted(palette, key=lambda entry: colour_family(entry.rgb) != dominant)  # stable
 
 
 def without_tone(
