@@ -134,12 +134,13 @@ def _dominant_family_first(palette: list[PaletteEntry]) -> list[PaletteEntry]:
     shade leading. Texture and shading split one colour into shades too far apart to
     merge (silver glitter into four greys, each smaller than a patch of shadow), and a
     shopper names the colour the shades share."""
-    by_family: dict[str, float] = {}
-    for entry in palette:
-        family = colour_family(entry.rgb)
-        by_family[family] = by_family.get(family, 0.0) + entry.share
-    dominant = max(by_family, key=lambda family: by_family[family])  # ties: the largest shade's
-    return sorted(palette, key=lambda entry: colour_family(entry.rgb) != dominant)  # stable
+    families = [colour_family(entry.rgb) for entry in palette]
+    cover: dict[str, float] = {}
+    for family, entry in zip(families, palette):
+        cover[family] = cover.get(family, 0.0) + entry.share
+    dominant = max(cover, key=lambda family: cover[family])  # ties: the largest shade's
+    first = [entry for family, entry in zip(families, palette) if family == dominant]
+    return first + [entry for family, entry in zip(families, palette) if family != dominant]
 
 
 def without_tone(
