@@ -65,6 +65,9 @@ class ColorResult(BaseModel):
     name: str  # the plain family word a shopper uses: black, white, grey, navy, red, ...
     css_name: str  # the nearest CSS colour name, finer: crimson, darkslategray, ...
     palette: list[PaletteEntry]
+    # Other family words a just noticeable difference away: the colour is on their border
+    # (navy and blue), and a shopper may call it by either.
+    near_names: list[str] = Field(default_factory=list)
 
 
 class ItemFiles(BaseModel):

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 from skimage import data, draw
-from skimage.color import deltaE_ciede2000
+from skimage.color import deltaE_ciede2000, lab2rgb
 
 from conftest import PUBLIC
 from services.color.logic import colour_family, colour_name, dominant_color, hex_of, swatch
-from services.color.names import FAMILIES, lab_of
+from services.color.names import BLACK_BELOW_L, FAMILIES, WHITE_FROM_L, lab_of, near_families
 
 BACKGROUND = data.astronaut()  # 512x512, many colours: suit, flag, skin, dark space
 
@@ -62,6 +62,32 @@ def test_item_colour_is_named_with_the_family_word_and_the_css_name_beside_it(co
     mask = item_mask()
     result = dominant_color(paint(mask, [colour]), mask)
     assert (result.name, result.css_name) == (name, css_name)
+
+
+def _neutral_grey(lightness: float) -> tuple[int, int, int]:
+    """The sRGB grey of CIELAB lightness L*, a* = b* = 0."""
+    value = float(lab2rgb(np.array([[[lightness, 0.0, 0.0]]])).reshape(3)[0])
+    return (round(value * 255),) * 3
+
+
+@pytest.mark.parametrize(
+    "colour, name, near",
+    [
+        ((200, 0, 0), "red", []),
+        ((0, 0, 0), "black", []),
+        ((65, 84, 111), "navy", ["blue"]),  # a dark denim blue: navy to some, blue to others
+        (_neutral_grey(WHITE_FROM_L + 0.5), "white", ["grey"]),
+        (_neutral_grey(BLACK_BELOW_L - 0.5), "black", ["grey"]),
+    ],
+)
+def test_a_colour_on_the_border_of_two_families_is_given_the_other_name_too(colour, name, near):
+    """The family word of a colour a just noticeable difference from another family's is
+    a coin toss, to a shopper as to the product; a colour well inside its family has no
+    other name near."""
+    assert (colour_family(colour), near_families(colour)) == (name, near)
+    mask = item_mask()
+    result = dominant_color(paint(mask, [colour]), mask)
+    assert (result.name, result.near_names) == (name, near)
 
 
 def test_two_colour_item_gives_its_own_colours_and_shares_not_the_background():

@@ -38,6 +38,15 @@ def test_each_unsure_part_is_a_reason():
     assert cropped.to_item().review_reasons == ["crop: the style guide's rules were met only in part"]
 
 
+def test_a_colour_on_the_border_of_two_families_is_checked():
+    # Whether a dark denim blue is "navy" or "blue" is a coin toss; the hex is not in doubt.
+    palette = [PaletteEntry(hex="#41546f", rgb=(65, 84, 111), share=1.0)]
+    denim = ColorResult(hex="#41546f", rgb=(65, 84, 111), name="navy", css_name="darkslategray", palette=palette)
+    assert not _item(color=denim).to_item().needs_review
+    flagged = _item(color=denim.model_copy(update={"near_names": ["blue"]})).to_item()
+    assert flagged.needs_review and flagged.review_reasons == ["colour: navy is on the border of blue"]
+
+
 def test_a_product_is_checked_below_a_surer_score_than_a_garment():
     # A product's score is calibrated (right 70% of the time at 0.7: checked); a garment's
     # is its kind's probability among a few kinds (0.7 is a clear lead: trusted).

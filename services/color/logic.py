@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from services.color.settings import color_settings
 from shared.schemas import ColorResult, PaletteEntry
 
-from .names import RGB, colour_family, colour_name, lab_of
+from .names import RGB, colour_family, colour_name, lab_of, near_families
 
 __all__ = ["dominant_color", "colour_name", "colour_family", "swatch", "hex_of", "rgb_of_lab"]
 
@@ -125,7 +125,12 @@ def dominant_color(
     palette = _dominant_family_first(palette)
     top = palette[0]
     return ColorResult(
-        hex=top.hex, rgb=top.rgb, name=colour_family(top.rgb), css_name=colour_name(top.rgb), palette=palette
+        hex=top.hex,
+        rgb=top.rgb,
+        name=colour_family(top.rgb),
+        css_name=colour_name(top.rgb),
+        palette=palette,
+        near_names=near_families(top.rgb),
     )
 
 

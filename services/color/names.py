@@ -86,18 +86,35 @@ PALE_L, PALE_GREY_CHROMA = 90.0, 10.0
 BLACK_BELOW_L, WHITE_FROM_L = 25.3, 68.0
 
 
+# Colours closer than a just noticeable difference (CIE76 delta E*ab 2.3, Sharma and
+# Trussell 1997) look the same side by side.
+JUST_NOTICEABLE = 2.3
+# The 26 directions from the centre of a cube to its faces, edges and corners, unit length.
+_AROUND = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if (a, b, c) != (0, 0, 0)])
+_AROUND = _AROUND / np.linalg.norm(_AROUND, axis=1, keepdims=True)
+
+
 def colour_family(rgb: RGB) -> str:
     """A basic colour word (one of FAMILIES) for ``rgb``, e.g. (110, 74, 64) -> 'brown'."""
+    return _families_of_lab(lab_of(rgb)[None, :])[0]
+
+
+def near_families(rgb: RGB) -> list[str]:
+    """The other family words a just noticeable difference away from ``rgb`` (in FAMILIES
+    order): a colour on the border of two families (navy and blue, white and grey) is one
+    a shopper may call by either word."""
     lab = lab_of(rgb)
-    lightness, chroma = lab[0], float(np.hypot(lab[1], lab[2]))
-    grey_below = (
-        DARK_GREY_CHROMA if lightness < DARK_L
-        else PALE_GREY_CHROMA if lightness >= PALE_L
-        else GREY_CHROMA
-    )  # fmt: skip
-    if chroma < grey_below:
-        if lightness < BLACK_BELOW_L:
-            return "black"
-        return "white" if lightness >= WHITE_FROM_L else "grey"
-    d = deltaE_ciede2000(_REF_LAB, lab[None, :])
-    return _REF_FAMILY[int(np.argmin(d))]
+    own, *around = _families_of_lab(np.vstack([lab, lab + JUST_NOTICEABLE * _AROUND]))
+    return [family for family in FAMILIES if family != own and family in around]
+
+
+def _families_of_lab(lab: np.ndarray) -> list[str]:
+    """The family word of each CIELAB colour of an n x 3 array."""
+    lightness, chroma = lab[:, 0], np.hypot(lab[:, 1], lab[:, 2])
+    grey_below = np.where(
+        lightness < DARK_L, DARK_GREY_CHROMA, np.where(lightness >= PALE_L, PALE_GREY_CHROMA, GREY_CHROMA)
+    )
+    neutral = np.where(lightness < BLACK_BELOW_L, "black", np.where(lightness >= WHITE_FROM_L, "white", "grey"))
+    d = deltaE_ciede2000(_REF_LAB[None, :, :], lab[:, None, :])  # colour x reference
+    hue = np.asarray(_REF_FAMILY)[np.argmin(d, axis=1)]
+    return [str(n) if c < g else str(h) for n, h, c, g in zip(neutral, hue, chroma, grey_below)]
