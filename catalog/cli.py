@@ -294,9 +294,13 @@ def evaluate_cmd(
         "people_count_accuracy",
         "taxonomy_top1",
         "taxonomy_top3",
+        "products_flagged",
+        "taxonomy_top1_unflagged",
         "colour_name_agreement",
         "colour_de2000_median",
         "colour_de2000_p90",
+        "colours_flagged",
+        "colour_name_agreement_unflagged",
     ]
     for key in rows:
         table.add_row(key, fmt(result[key]), *(fmt(result["per_category"][g][key]) for g in groups))

@@ -73,6 +73,7 @@ def _compare_colour(label_colour: dict | None, item, what: str, photo: dict, col
             "expected_hex": label_colour["hex"],
             "got_hex": item.color.hex,
             "de2000": de,
+            "needs_review": item.needs_review,
         }
     )
     if got != expected or de > 20:
@@ -118,6 +119,7 @@ def score_photo(label: dict, record: ImageRecord, counts: dict, colours: list) -
         top3 = first is not None and any(c.category in accepted for c in first.top3)
         counts["top1"].append(top1)
         counts["top3"].append(top3)
+        counts["product_flagged"].append(first is None or first.needs_review)
         if not top1:
             got = first.category if first else record.kind
             photo["problems"].append(f"category: labelled {label.get('product_category')}, got {got}")
@@ -135,6 +137,7 @@ def _new_counts() -> dict:
         "people": [],
         "top1": [],
         "top3": [],
+        "product_flagged": [],
         "garments": {g: {"tp": 0, "fp": 0, "fn": 0} for g in GARMENTS},
     }
 
@@ -155,7 +158,12 @@ def _summary(counts: dict, colours: list) -> dict:
         "garments": garments,
         "taxonomy_top1": _rate(counts["top1"]),
         "taxonomy_top3": _rate(counts["top3"]),
+        # What a catalog team that checks the flagged items and trusts the rest gets.
+        "products_flagged": _rate(counts["product_flagged"]),
+        "taxonomy_top1_unflagged": _rate([ok for ok, f in zip(counts["top1"], counts["product_flagged"]) if not f]),
         "colour_name_agreement": _rate([c["expected"] == c["got"] for c in colours]),
+        "colours_flagged": _rate([c["needs_review"] for c in colours]),
+        "colour_name_agreement_unflagged": _rate([c["expected"] == c["got"] for c in colours if not c["needs_review"]]),
         "colour_de2000_median": round(float(np.median(des)), 2) if des else None,
         "colour_de2000_p90": round(float(np.percentile(des, 90)), 2) if des else None,
     }

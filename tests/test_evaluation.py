@@ -70,6 +70,20 @@ def test_failures_name_the_photo_and_the_problem(report):
     assert sheet.is_file() and sheet.stat().st_size > 1000
 
 
+def test_review_flags_are_scored_as_a_team_that_trusts_the_unflagged_items_sees_them(report):
+    result, stdout = report
+    # One product, the bottle, filed right (test_scores_count_right_and_wrong_photos): if it
+    # is trusted, the trusted products are all right; if flagged, none is left to score.
+    assert result["products_flagged"] in (0.0, 1.0)
+    assert result["taxonomy_top1_unflagged"] == (None if result["products_flagged"] else 1.0)
+    (entry,) = result["colours"]
+    assert isinstance(entry["needs_review"], bool)
+    assert result["colours_flagged"] == float(entry["needs_review"])
+    unflagged = None if entry["needs_review"] else float(entry["expected"] == entry["got"])
+    assert result["colour_name_agreement_unflagged"] == unflagged
+    assert "colour_name_agreement_unflagged" in stdout and "products_flagged" in stdout
+
+
 def test_per_category_breakdown(report):
     result, _ = report
     assert set(result["per_category"]) == {"model", "background-other"}
