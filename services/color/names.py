@@ -86,8 +86,8 @@ PALE_L, PALE_GREY_CHROMA = 90.0, 10.0
 BLACK_BELOW_L, WHITE_FROM_L = 25.3, 68.0
 
 
-# Colours closer than a just noticeable difference (CIE76 delta E*ab 2.3, Sharma and
-# Trussell 1997) look the same side by side.
+# Colours closer than a just noticeable difference (CIE76 delta E*ab 2.3, Mahy, Van Eycken
+# and Oosterlinck 1994) look the same side by side.
 JUST_NOTICEABLE = 2.3
 # The 26 directions from the centre of a cube to its faces, edges and corners, unit length.
 _AROUND = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if (a, b, c) != (0, 0, 0)])
