@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from services.color.settings import color_settings
 from shared.schemas import ColorResult, PaletteEntry
 
-from .names import RGB, colour_family, colour_name, lab_of, near_families
+from .names import RGB, colour_families, colour_family, colour_name, lab_of, near_families
 
 __all__ = ["dominant_color", "colour_name", "colour_family", "swatch", "hex_of", "rgb_of_lab"]
 
@@ -122,30 +122,30 @@ def dominant_color(
     for c, share in zip(order, shares):
         colour = rgb_of_lab(means[c])
         palette.append(PaletteEntry(hex=hex_of(colour), rgb=colour, share=float(share)))
-    palette = _dominant_family_first(palette)
+    family, palette = _dominant_family_first(palette)
     top = palette[0]
     return ColorResult(
         hex=top.hex,
         rgb=top.rgb,
-        name=colour_family(top.rgb),
+        name=family,
         css_name=colour_name(top.rgb),
         palette=palette,
         near_names=near_families(top.rgb),
     )
 
 
-def _dominant_family_first(palette: list[PaletteEntry]) -> list[PaletteEntry]:
-    """The palette with the colour family that covers most of the item first, its largest
-    shade leading. Texture and shading split one colour into shades too far apart to
-    merge (silver glitter into four greys, each smaller than a patch of shadow), and a
-    shopper names the colour the shades share."""
-    families = [colour_family(entry.rgb) for entry in palette]
+def _dominant_family_first(palette: list[PaletteEntry]) -> tuple[str, list[PaletteEntry]]:
+    """The colour family that covers most of the item, and the palette with that family
+    first, its largest shade leading. Texture and shading split one colour into shades too
+    far apart to merge (silver glitter into four greys, each smaller than a patch of
+    shadow), and a shopper names the colour the shades share."""
+    families = colour_families([entry.rgb for entry in palette])
     cover: dict[str, float] = {}
     for family, entry in zip(families, palette):
         cover[family] = cover.get(family, 0.0) + entry.share
     dominant = max(cover, key=lambda family: cover[family])  # ties: the largest shade's
     first = [entry for family, entry in zip(families, palette) if family == dominant]
-    return first + [entry for family, entry in zip(families, palette) if family != dominant]
+    return dominant, first + [entry for family, entry in zip(families, palette) if family != dominant]
 
 
 def without_tone(

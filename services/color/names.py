@@ -96,7 +96,12 @@ _AROUND = _AROUND / np.linalg.norm(_AROUND, axis=1, keepdims=True)
 
 def colour_family(rgb: RGB) -> str:
     """A basic colour word (one of FAMILIES) for ``rgb``, e.g. (110, 74, 64) -> 'brown'."""
-    return _families_of_lab(lab_of(rgb)[None, :])[0]
+    return colour_families([rgb])[0]
+
+
+def colour_families(rgbs: Sequence[RGB]) -> list[str]:
+    """The family word of each of several colours, in one pass."""
+    return _families_of_lab(lab_of(np.asarray(rgbs)).reshape(-1, 3))
 
 
 def near_families(rgb: RGB) -> list[str]:
