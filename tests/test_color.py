@@ -217,6 +217,27 @@ def test_colour_family(rgb, family):
     assert colour_family(rgb) == family
 
 
+@pytest.mark.parametrize(
+    "hex_, family",
+    [
+        ("#2f2140", "purple"),  # ISCC-NBS dark violet
+        ("#32174d", "purple"),  # ISCC-NBS deep violet
+        ("#4f3348", "purple"),  # a plum dress in shade
+        ("#004b49", "green"),  # ISCC-NBS dark bluish green
+        ("#00443f", "green"),  # ISCC-NBS deep bluish green
+        ("#0b3d2e", "green"),  # a bottle-green coat
+        ("#1f2a44", "navy"),
+        ("#0b1a33", "navy"),
+        ("#002147", "navy"),  # oxford blue
+        ("#191970", "navy"),  # midnight blue
+        ("#4a0000", "red"),  # oxblood
+        ("#3c2218", "brown"),  # espresso
+    ],
+)
+def test_a_very_dark_colour_is_named_by_its_hue_and_only_a_dark_blue_is_navy(hex_, family):
+    assert colour_family(tuple(int(hex_[i : i + 2], 16) for i in (1, 3, 5))) == family
+
+
 def test_colour_family_always_answers_a_family_word():
     rng = np.random.default_rng(0)
     assert {colour_family(c) for c in rng.integers(0, 256, (300, 3))} <= set(FAMILIES)

@@ -70,8 +70,19 @@ _REFERENCES = {
     "beige": ["#f5f5dc", "#d2b48c", "#f5deb3", "#e8d8c0", "#c8ad7f", "#ffe4c4", "#c19a6b",
               "#d6c6ac"],
 }  # fmt: skip
-_REF_FAMILY = [f for f, hexes in _REFERENCES.items() for _ in hexes]
-_REF_LAB = lab_of(np.array([_rgb_of_hex(h) for hexes in _REFERENCES.values() for h in hexes]))
+# The darkest shades: the centroids of the ISCC-NBS "very dark" colour names (Kelly and
+# Judd, Color: Universal Language and Dictionary of Names, NBS 1976), each filed under the
+# family of its hue word. Without them the darkest references were navy's, so a very dark
+# green or purple was called navy.
+_VERY_DARK = {
+    "red": ["#3f1728", "#38152c"],  # very dark red, very dark purplish red
+    "green": ["#1c352d", "#002a29", "#173620"],  # very dark green, bluish green, yellowish green
+    "navy": ["#002e3b"],  # very dark greenish blue
+    "purple": ["#301934", "#341731"],  # very dark purple, very dark reddish purple
+}
+_SHADES = {family: hexes + _VERY_DARK.get(family, []) for family, hexes in _REFERENCES.items()}
+_REF_FAMILY = [f for f, hexes in _SHADES.items() for _ in hexes]
+_REF_LAB = lab_of(np.array([_rgb_of_hex(h) for hexes in _SHADES.values() for h in hexes]))
 
 # Below GREY_CHROMA (C* of LCh) a colour reads as a grey to a shopper. Near the ends of the
 # lightness scale more chroma is needed before a colour shows: a near-black burgundy still
