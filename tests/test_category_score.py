@@ -85,7 +85,9 @@ def test_on_labelled_photos_the_score_is_how_often_the_category_is_right(public_
     assert abs(scores.mean() - right.mean()) <= 0.1
 
 
-def test_the_products_left_unflagged_are_filed_right(public_products):
-    trusted = [ok for item, ok in public_products if not item.needs_review]
+def test_the_products_whose_category_is_not_flagged_are_filed_right(public_products):
+    # The category's own review reasons: a product flagged only for its colour (a colour on
+    # the border of two families, say) still has a category a team can trust.
+    trusted = [ok for item, ok in public_products if not any(r.startswith("category") for r in item.review_reasons)]
     assert len(trusted) >= len(public_products) / 2
     assert np.mean(trusted) >= 0.9
