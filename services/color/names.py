@@ -70,10 +70,10 @@ _REFERENCES = {
     "beige": ["#f5f5dc", "#d2b48c", "#f5deb3", "#e8d8c0", "#c8ad7f", "#ffe4c4", "#c19a6b",
               "#d6c6ac"],
 }  # fmt: skip
-# The darkest shades: the centroids of the ISCC-NBS "very dark" colour names (Kelly and
-# Judd, Color: Universal Language and Dictionary of Names, NBS 1976), each filed under the
-# family of its hue word. Without them the darkest references were navy's, so a very dark
-# green or purple was called navy.
+# The darkest shades: the centroids of all eight ISCC-NBS "very dark" colour names (Kelly
+# and Judd, Color: Universal Language and Dictionary of Names, NBS 1976), each filed under
+# the family of its hue word (a very dark blue under navy). Without them the darkest
+# references were navy's, so a very dark green or purple was called navy.
 _VERY_DARK = {
     "red": ["#3f1728", "#38152c"],  # very dark red, very dark purplish red
     "green": ["#1c352d", "#002a29", "#173620"],  # very dark green, bluish green, yellowish green
