@@ -59,8 +59,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    from services.segment.logic import mask_iou, matte
-    from shared.imageio import read_image
+    from services.segment.matte import mask_iou, matte
+    from shared.infra.imageio import read_image
 
     record = _common.header("cascade_u2netp")
     first_pass = u2netp(args.u2netp)

@@ -26,10 +26,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from _common import PROJECT_ROOT, header, write
 from rich.console import Console
 from rich.table import Table
-
-from _common import PROJECT_ROOT, header, write
 
 TESTDATA = PROJECT_ROOT.parent / "shared" / "testdata"
 DEFAULT_SETS = [(TESTDATA / "labels.json", TESTDATA / "public"), (TESTDATA / "dev" / "labels.json", TESTDATA / "dev")]
@@ -43,7 +42,7 @@ def raw_scores(sets: list[tuple[Path, Path]]) -> list[dict]:
     os.environ["CATALOG_SEGMENT_CATEGORY_SLOPE"], os.environ["CATALOG_SEGMENT_CATEGORY_OFFSET"] = "1", "0"
     from catalog.evaluation import expects_person
     from catalog.runner import process_file
-    from shared.schemas import Options
+    from shared.domain.records import Options
 
     out = Path(tempfile.mkdtemp(prefix="calibration-"))
     rows = []
@@ -79,7 +78,7 @@ def fit(shares: np.ndarray, right: np.ndarray) -> tuple[float, float]:
 
 def left_out(shares: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Each photo's calibrated score (the product's own mapping) from a fit on all the others."""
-    from services.segment.naming import platt
+    from services.segment.category import platt
 
     scores = np.empty(len(shares))
     for i in range(len(shares)):

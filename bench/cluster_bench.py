@@ -39,7 +39,7 @@ from bench._common import PHOTOS, RESULTS, photos  # noqa: E402
 from catalog.client import CatalogClient  # noqa: E402
 from catalog.local_cluster import LocalCluster, free_port  # noqa: E402
 from catalog.runner import run  # noqa: E402
-from shared.api_models import JobPublic  # noqa: E402
+from services.gateway.api_models import JobPublic  # noqa: E402
 
 console = Console()
 

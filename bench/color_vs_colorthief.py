@@ -9,7 +9,7 @@ skimage's astronaut, chelsea and coffee, scaled to at most 800 px on the long si
 The colours run through saturated, dark, light and desaturated ones.
 
 The variants, in this order on every case:
-  ours           services.color.logic.dominant_color(rgb, mask), mask = the shape (as the
+  ours           services.color.dominant.dominant_color(rgb, mask), mask = the shape (as the
                  pipeline gives it the item's matte); k=5, the pipeline's default
   ours-1thread   the same call inside threadpoolctl.threadpool_limits(1): scikit-learn's
                  k-means otherwise runs OpenMP threads, which stall when the cores are busy
@@ -47,8 +47,8 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-from services.color.logic import dominant_color  # noqa: E402
-from shared.imageio import read_image  # noqa: E402
+from services.color.dominant import dominant_color  # noqa: E402
+from shared.infra.imageio import read_image  # noqa: E402
 
 MAX_SIDE = 800
 NOISE_SIGMA = 4.0

@@ -38,9 +38,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from catalog.client import CatalogClient, CatalogError  # noqa: E402
 from catalog.local_cluster import LocalCluster, free_port  # noqa: E402
-from shared.chain import IMAGE_ENDED, QUEUES  # noqa: E402
-from shared.jobs.store import JobStore  # noqa: E402
-from shared.storage import BlobStore  # noqa: E402
+from shared.engine.chain import IMAGE_ENDED, QUEUES  # noqa: E402
+from shared.engine.jobs.store import JobStore  # noqa: E402
+from shared.infra.storage import BlobStore  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 FAST_RECOVERY = {"CATALOG_HEARTBEAT_S": "1", "CATALOG_STALL_AFTER_S": "6", "CATALOG_SWEEP_INTERVAL_S": "2",

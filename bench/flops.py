@@ -15,7 +15,7 @@ apart, as "element ops", one per output element, k*k per max-pool output):
 
 Timing the model call alone, median of --runs after 2 warm-ups, on one real photo
 prepared as the pipeline prepares it: ISNet through our onnxruntime session
-(services.segment.models.isnet_session, 2 threads); EfficientNet through shared.classifier.efficientnet
+(services.segment.models.isnet_session, 2 threads); EfficientNet through shared.domain.classifier.efficientnet
 (torch, 2 threads); the two .tflite models through the LiteRT interpreter
 (ai-edge-litert, XNNPACK, 2 threads), because mediapipe's Pose runs both models plus its
 own pre- and post-processing in one graph call and cannot time one model alone.
@@ -233,7 +233,7 @@ def efficientnet_flops() -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from shared.classifier import efficientnet
+    from shared.domain.classifier import efficientnet
 
     model = efficientnet()
     counter = FlopCounterMode(display=False)
@@ -313,7 +313,7 @@ def time_efficientnet(rgb: np.ndarray, runs: int) -> float:
     import cv2
     import torch
 
-    from shared.classifier import efficientnet
+    from shared.domain.classifier import efficientnet
 
     h, w = rgb.shape[:2]
     side = max(h, w)
@@ -360,8 +360,8 @@ def main() -> None:
     import mediapipe
     import torch
 
-    from shared.imageio import read_image
-    from shared.models import ISNET, check_file
+    from shared.infra.imageio import read_image
+    from shared.infra.model_registry import ISNET, check_file
 
     record = _common.header("flops")
     record["versions"] = _common.versions("onnxruntime", "onnx", "torch", "mediapipe", "ai-edge-litert", "tflite", "numpy")

@@ -1,6 +1,6 @@
 """How often a person's top and bottom get the right kind (tops, outerwear, dresses,
 swimwear and underwear, bottoms), and the fit of the model that decides it (the pose
-settings garment_kind_slope and garment_kind_bias; services/pose/kinds.py).
+settings garment_kind_slope and garment_kind_bias; services/pose/garment_kinds.py).
 
     .venv/bin/python bench/garment_kinds.py [--out FILE]
 
@@ -23,11 +23,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
-
 from _common import PROJECT_ROOT, header, write
 from category_calibration import TESTDATA, reliability, reliability_table, review_rich_table, review_table
+from rich.console import Console
+from rich.table import Table
 
 LABELS = PROJECT_ROOT / "bench" / "garment_kinds.json"
 KINDS = ("clothing/tops", "clothing/outerwear", "clothing/dresses", "clothing/swimwear-underwear", "clothing/bottoms")
@@ -39,13 +38,14 @@ REVIEW_BELOW = (0.3, 0.4, 0.5, 0.6, 0.7)
 def labelled_garments(labels: dict) -> list[dict]:
     """Each labelled garment of a photo's first person: the classifier's belief mass in each
     allowed kind on the crop alone and on the crop and the outfit together."""
-    from services.detect.logic import faces_on_people, may_show_people, person_matte
-    from services.pose.body import garment_regions
-    from services.pose.kinds import kind_mass
-    from services.pose.logic import GARMENT_CATEGORIES, find_people, garment_views
+    from services.detect.evidence import faces_on_people, may_show_people, person_matte
+    from services.pose.garment_kinds import kind_mass
+    from services.pose.garments import GARMENT_CATEGORIES, garment_views
+    from services.pose.people import find_people
     from services.pose.settings import pose_settings
-    from shared.classifier import best_within, imagenet_probs
-    from shared.imageio import read_image
+    from shared.domain.body import body_settings, garment_regions
+    from shared.domain.classifier import best_within, imagenet_probs
+    from shared.infra.imageio import read_image
 
     rows = []
     for set_name in ("public", "dev"):
@@ -57,11 +57,11 @@ def labelled_garments(labels: dict) -> list[dict]:
             people = find_people(rgb, matte, faces) if may_show_people(matte) else []
             if not people:
                 continue  # taken for a product: no garments to grade
-            regions = garment_regions(people[0], w, h)
+            regions = garment_regions(people[0], w, h, body_settings().visible)
             for garment, truth in kinds.items():
                 if garment not in regions:
                     continue
-                boxes = garment_views(garment, regions[garment], people[0], w, h)
+                boxes = garment_views(garment, regions[garment], people[0], w, h, body_settings().visible)
                 probs = imagenet_probs(*(rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes))
                 allowed = GARMENT_CATEGORIES[garment]
                 old_rule = best_within(probs[0], allowed, pose_settings().garment_min_score).category
@@ -74,8 +74,8 @@ def labelled_garments(labels: dict) -> list[dict]:
 
 
 def predict(row: dict, slope: float, bias: dict, views: str = "views") -> tuple[str, float]:
-    """The product's decision (services.pose.kinds.kind_of) on the row's belief mass."""
-    from services.pose.kinds import kind_of
+    """The product's decision (services.pose.garment_kinds.kind_of) on the row's belief mass."""
+    from services.pose.garment_kinds import kind_of
 
     kind = kind_of(np.array(row[views]), row["allowed"], slope, bias)
     return kind.category, kind.score
@@ -85,7 +85,7 @@ def fit(rows: list[dict], views: str = "views") -> tuple[float, dict]:
     """Slope and biases that maximise the likelihood of the labelled kinds."""
     from scipy.optimize import minimize
 
-    from services.pose.kinds import kind_probabilities
+    from services.pose.garment_kinds import kind_probabilities
 
     def loss(params: np.ndarray) -> float:
         slope, bias = params[0], dict(zip(KINDS, params[1:]))

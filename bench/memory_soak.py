@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from catalog.runner import process_file
-    from shared.schemas import Options
+    from shared.domain.records import Options
 
     record = _common.header("memory_soak")
     record["versions"] = _common.versions("onnxruntime", "torch", "mediapipe", "numpy", "scikit-learn", "opencv-python-headless")

@@ -28,10 +28,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from services.detect.logic import may_show_people, person_matte
-from shared.imageio import ImageError, collect_photos, read_image
 from catalog.runner import process_file
-from shared.schemas import ImageRecord, Options
+from services.detect.evidence import may_show_people, person_matte
+from shared.domain.records import ImageRecord, Options
+from shared.infra.imageio import ImageError, collect_photos, read_image
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = PROJECT_ROOT.parent / "shared" / "testdata" / "public"

@@ -18,11 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
-
 import mediapipe as mp  # noqa: E402
 
-from shared.imageio import read_image  # noqa: E402
-from shared.models import BLAZEPOSE, check_file  # noqa: E402
+from shared.infra.imageio import read_image  # noqa: E402
+from shared.infra.model_registry import BLAZEPOSE, check_file  # noqa: E402
 
 SIDES = {"full": 1, "heavy": 2}
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pose_overhead.py [--photos DIR] [--repeats 3] [--out FILE]
 
-Ours: services.pose.logic.estimate_people(rgb) and garment_regions() for every person
+Ours: services.pose.people.estimate_people(rgb) and garment_regions() for every person
 found. BlazePose finds one person per call, so estimate_people greys out each person
 found and calls the model again (and, when it finds no one, tries once more on the photo
 with a grey margin): the bench counts those model calls by wrapping the estimator's
@@ -22,13 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
-
 import mediapipe as mp  # noqa: E402
 
-from services.pose.body import garment_regions  # noqa: E402
-from services.pose.logic import estimate_people  # noqa: E402
-from shared.imageio import read_image  # noqa: E402
 from services.pose.models import pose_estimator  # noqa: E402
+from services.pose.people import estimate_people  # noqa: E402
+from shared.domain.body import body_settings, garment_regions  # noqa: E402
+from shared.infra.imageio import read_image  # noqa: E402
 
 
 class CountingProcess:
@@ -70,7 +69,7 @@ def main() -> None:
         counter.reset(rgb.shape[:2])
         people = estimate_people(rgb)
         for person in people:
-            garment_regions(person, w, h)
+            garment_regions(person, w, h, body_settings().visible)
         return people
 
     paths = _common.photos(args.photos)

@@ -1,4 +1,4 @@
-"""Our ISNet matte backends (services.segment.logic.matte: fp32, int8) against rembg on the
+"""Our ISNet matte backends (services.segment.matte.matte: fp32, int8) against rembg on the
 very same model file.
 
     .venv/bin/python bench/segment_vs_rembg.py [--photos DIR ...] [--out FILE]
@@ -35,17 +35,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-
 # --- the workers --------------------------------------------------------------------------
 
 
 def _mask_fn(side: str):
     """Load one side's model; return a function rgb -> boolean mask at alpha 0.5."""
     from services.segment.models import isnet_session
-    from shared.models import ISNET, check_file
+    from shared.infra.model_registry import ISNET, check_file
 
     if side != "rembg":
-        from services.segment.logic import matte, run_int8
+        from services.segment.matte import matte, run_int8
         from services.segment.models import isnet_fp32_openvino, isnet_int8
 
         # Load now (matte() loads lazily), so "RSS after load" means the same on every side.
@@ -67,7 +66,7 @@ def _mask_fn(side: str):
 
 def worker(side: str) -> None:
     """Read one JSON request per line from stdin, answer one JSON line on stdout."""
-    from shared.imageio import read_image
+    from shared.infra.imageio import read_image
 
     protocol = sys.stdout
     sys.stdout = sys.stderr  # anything a library prints must not garble the protocol
@@ -132,12 +131,12 @@ def main() -> None:
     if args.worker:
         return worker(args.worker)
 
-    from services.segment.logic import mask_iou
+    from services.segment.matte import mask_iou
 
     record = _common.header("segment_vs_rembg")
     record["versions"] = _common.versions("onnxruntime", "openvino", "nncf", "rembg", "numpy", "opencv-python-headless")
     paths = [p for folder in args.photos for p in _common.photos(folder)]
-    # CATALOG_DEVICE=cpu: with "auto", shared.models.use_cuda() imports torch just to ask for
+    # CATALOG_DEVICE=cpu: with "auto", shared.infra.model_registry.use_cuda() imports torch just to ask for
     # CUDA, and torch would be most of the RSS of a process that only segments.
     workers = {side: Worker(side, env={"CATALOG_DEVICE": "cpu"}) for side in SIDES}
     for w in workers.values():  # warm-up, not counted

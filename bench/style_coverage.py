@@ -22,12 +22,12 @@ from rich.table import Table
 
 import services.detect.step
 import services.pose.step  # noqa: F401  (each registers its stage's step)
-from services.pose.logic import garment_items
-from shared.imageio import collect_photos, read_image
-from shared.schemas import Options, PhotoState
-from shared.stage import Artifacts, StepContext, step_of
-from shared.storage import memory_store
-from shared.styles import builtin_guides
+from services.pose.garments import garment_items
+from shared.domain.records import Options, PhotoState
+from shared.domain.styles import builtin_guides
+from shared.engine.stage import Artifacts, StepContext, step_of
+from shared.infra.imageio import collect_photos, read_image
+from shared.infra.storage import memory_store
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = PROJECT_ROOT.parent / "shared" / "testdata" / "public"

@@ -5,8 +5,8 @@
 onnxruntime's intra-op threads keep spinning for a while after session.run returns (its
 default `session.intra_op.allow_spinning=1`); torch and scikit-learn then start their
 own OpenMP threads on the same 2 cores. This times the two calls that follow matte() in
-the pipeline, the EfficientNet classifier (shared.classifier.efficientnet) and the k-means
-colour (services.color.logic.dominant_color), each:
+the pipeline, the EfficientNet classifier (shared.domain.classifier.efficientnet) and the k-means
+colour (services.color.dominant.dominant_color), each:
   idle         after a 1 s pause, nothing else running in the process
   after-isnet  right after our isnet_session().run (as in the pipeline)
   after-isnet-nospin  right after the same model run by a session with the same options
@@ -33,11 +33,11 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-from services.color.logic import dominant_color  # noqa: E402
-from shared.imageio import read_image  # noqa: E402
+from services.color.dominant import dominant_color  # noqa: E402
 from services.segment.models import isnet_session  # noqa: E402
-from shared.classifier import efficientnet  # noqa: E402
-from shared.models import ISNET, check_file  # noqa: E402
+from shared.domain.classifier import efficientnet  # noqa: E402
+from shared.infra.imageio import read_image  # noqa: E402
+from shared.infra.model_registry import ISNET, check_file  # noqa: E402
 
 
 def nospin_session():

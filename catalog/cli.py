@@ -14,9 +14,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from catalog.client import DEFAULT_URL
-from shared.api_models import JobPublic
-from shared.chain import IMAGE_ENDED
-from shared.schemas import GARMENTS, Options
+from services.gateway.api_models import JobPublic
+from shared.domain.records import GARMENTS, Options
+from shared.engine.chain import IMAGE_ENDED
 
 app = typer.Typer(help="Turn product and fashion photos into a catalog.", no_args_is_help=True)
 console = Console()
@@ -62,8 +62,8 @@ def run(
 ) -> None:
     """Run the whole pipeline in this process (no server) and write DIR/index.html."""
     from catalog.runner import run as run_pipeline
-    from shared.imageio import collect_photos
-    from shared.styles import GuideError, load_guide
+    from shared.domain.styles import GuideError, load_guide
+    from shared.infra.imageio import collect_photos
 
     try:
         options = Options(
@@ -182,7 +182,7 @@ def submit(
     Exit code 0: the job was accepted (with --wait or --out: it ended with a photo ok).
     Exit code 1: the gateway refused the job or was not reached, or every photo failed.
     """
-    from shared.imageio import collect_photos
+    from shared.infra.imageio import collect_photos
 
     files = collect_photos(paths)
     if not files:

@@ -6,7 +6,7 @@
     job = client.wait(job.id, on_progress=print)
     client.download_archive(job.id, Path("my-catalog"))
 
-Answers are parsed with the gateway's own response models (shared.api_models).
+Answers are parsed with the gateway's own response models (services.gateway.api_models).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from shared.api_models import ErrorBody, JobPublic, Refusal
-from shared.chain import JOB_ENDED
+from services.gateway.api_models import ErrorBody, JobPublic, Refusal
+from shared.engine.chain import JOB_ENDED
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 ENDED = JOB_ENDED

@@ -17,8 +17,8 @@ import numpy as np
 from skimage.color import deltaE_ciede2000
 
 from catalog.runner import process_file
-from services.color.names import colour_family, lab_of
-from shared.schemas import GARMENTS, ImageRecord, Options
+from services.color.color_names import colour_family, lab_of
+from shared.domain.records import GARMENTS, ImageRecord, Options
 
 # Label words that name a shade of one of the colour families the product reports.
 FAMILY_SYNONYMS = {

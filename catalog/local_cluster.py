@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.chain import QUEUES
+from shared.engine.chain import QUEUES
 
 PROJECT = Path(__file__).resolve().parents[1]
 GRACE_S = 30.0  # a worker's warm shutdown: long enough for one running stage on a CPU
@@ -252,7 +252,7 @@ class LocalCluster:
         """Until /readyz is 200 and a worker of every queue answers a Celery ping."""
         import httpx
 
-        from shared.celery_app import make_app
+        from shared.engine.celery_app import make_app
 
         control = make_app(redis_url).control
         deadline = time.monotonic() + timeout

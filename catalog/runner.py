@@ -4,7 +4,7 @@ the catalog writer (files, manifest.json, index.html).
 person photo:  detect -> pose (landmarks, garment crops and kinds) -> segment (matte) -> color
 product photo: detect -> segment (instances, their categories) -> color
 
-The Celery workers run the very same steps, one task per stage (shared.worker); here the
+The Celery workers run the very same steps, one task per stage (shared.engine.worker); here the
 catalog files go to the output folder and the intermediates to in-memory scratch space.
 """
 
@@ -19,17 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-import services.color.step
-import services.detect.step
-import services.pose.step
-import services.segment.step  # noqa: F401  (each registers its stage's step)
-from services.color.step import skeleton_view
-from shared.gallery import write_gallery
-from shared.imageio import ImageError, collect_photos, cutout, on_white, read_image, read_png
-from shared.schemas import ImageRecord, Item, Manifest, Options, Person, PhotoState, slugify
-from shared.settings import settings
-from shared.stage import Artifacts, StepContext, run_steps
-from shared.storage import BlobStore, memory_store
+from shared.domain.records import ImageRecord, Item, Manifest, Options, Person, slugify
+from shared.domain.review import reviewed_item
+from shared.engine.catalog_files import skeleton_view
+from shared.engine.gallery import write_gallery
+from shared.engine.photo_state import PhotoState, photo_record
+from shared.engine.stage import Artifacts, StepContext, run_steps
+from shared.infra.imageio import ImageError, collect_photos, cutout, on_white, read_image, read_png
+from shared.infra.settings import settings
+from shared.infra.storage import BlobStore, memory_store
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +75,7 @@ def analyse(rgb: np.ndarray, options: Options) -> PhotoResult:
             rgba = read_png(store.get(f"{prefix}/out/{item.files.cutout}"))
             # The photo in a garment's or look's box (black where a style guide pads it).
             image = cutout(rgb, None, item.box)[..., :3] if item.type != "product" else on_white(rgba)
-            items.append(ItemResult(item.to_item(), image, rgba))
+            items.append(ItemResult(reviewed_item(item), image, rgba))
         return PhotoResult(state.kind, state.people, items, skeleton_view(rgb, state.people), state.timings_ms)
     finally:
         store.delete_prefix(prefix)
@@ -97,7 +95,7 @@ def process_file(path: Path, out_dir: Path, slug: str, options: Options) -> Imag
         rgb = read_image(path, max_pixels=settings().max_pixels, min_side=settings().min_side)
         record.height, record.width = rgb.shape[:2]
         state = analyse_state(rgb, options, local_files(out_dir, slug), source=str(path))
-        return state.to_record()
+        return photo_record(state)
     except ImageError as exc:
         return record.model_copy(update={"status": "failed", "error": str(exc), "items": []})
     except Exception as exc:  # a model or disk fault on one photo must not stop the others

@@ -37,6 +37,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-$VENV/bin/python -m shared.model_setup
+$VENV/bin/python -m catalog.model_setup
 # The int8 matte, made from the fp32 one and checked against it (a few minutes, once).
 $VENV/bin/python -m services.segment.quantize

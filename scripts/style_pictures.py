@@ -13,8 +13,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from catalog.runner import run
-from shared.schemas import Options
-from shared.styles import load_guide
+from shared.domain.records import Options
+from shared.domain.styles import load_guide
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDES = {"full-look": (230, 60, 60), "headless": (40, 120, 230), "marketplace-square": (30, 160, 70)}

@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.chain import QUEUES  # noqa: F401 (the tests import it from here)
 from catalog.local_cluster import die_with_parent, free_port
+from shared.engine.chain import QUEUES  # noqa: F401 (the tests import it from here)
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -136,7 +136,7 @@ def running_workers(redis_url: str, storage_url: str, logs: Path, groups: list[t
     """One Celery worker process per group of queues (node name: the group's first queue
     plus "@test"), with CATALOG_REDIS_URL/CATALOG_STORAGE_URL pointing at this cluster;
     waits until each answers a ping; stops them all at the end, also on failure."""
-    from shared.celery_app import make_app
+    from shared.engine.celery_app import make_app
 
     logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CATALOG_REDIS_URL": redis_url, "CATALOG_STORAGE_URL": storage_url,

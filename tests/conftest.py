@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 from skimage import data as samples
 
-from shared.imageio import read_image
+from shared.infra.imageio import read_image
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "public"
@@ -36,7 +36,7 @@ WHITE = (255, 255, 255)
 
 def pytest_configure(config):
     # mediapipe's protobuf use warns on every first call; pytest's per-test warning
-    # capture overrides the filter shared.models sets.
+    # capture overrides the filter shared.infra.model_registry sets.
     config.addinivalue_line("filterwarnings", r"ignore:SymbolDatabase\.GetPrototype\(\) is deprecated:UserWarning")
 
 
@@ -88,7 +88,7 @@ def analysed():
     """analyse() of a named photo, cached for the session: load is a zero-argument
     function giving the RGB photo (run only on the first request)."""
     from catalog.runner import analyse
-    from shared.schemas import Options
+    from shared.domain.records import Options
 
     cache: dict[str, tuple[np.ndarray, object]] = {}
 
@@ -104,7 +104,7 @@ def analysed():
 @pytest.fixture(scope="session")
 def coffee_mask(coffee) -> np.ndarray:
     """The cup and saucer of skimage's coffee photo: ISNet matte above one half."""
-    from services.segment.logic import matte
+    from services.segment.matte import matte
 
     mask = matte(coffee) > 0.5
     assert 0.2 < mask.mean() < 0.8, "the coffee matte should hold the cup and saucer, not all or nothing"
@@ -117,7 +117,7 @@ def bottle_object(bottle) -> tuple[np.ndarray, np.ndarray]:
     350 px high: (rgb, mask)."""
     import cv2
 
-    from services.segment.logic import matte
+    from services.segment.matte import matte
 
     mask = matte(bottle) > 0.5
     ys, xs = np.nonzero(mask)
@@ -239,7 +239,7 @@ def catalog_inputs(folder: Path, coffee: np.ndarray, coffee_mask: np.ndarray) ->
 @dataclass
 class CatalogRun:
     out: Path  # the catalog folder
-    manifest: object  # shared.schemas.Manifest returned by run()
+    manifest: object  # shared.domain.records.Manifest returned by run()
     records: dict  # ImageRecord by the input's short name ("coffee", "truncated", ...)
     inputs: dict[str, Path]  # the input files by short name
     reported: list  # records passed to on_photo, in order
@@ -323,7 +323,7 @@ def cluster(redis_url, tmp_path_factory):
 class Gateway:
     url: str  # http://127.0.0.1:<port>
     api_keys: tuple[str, ...]  # two valid keys (keys are on)
-    jobs: object  # a shared.jobs.JobStore on the cluster's Redis and blob store
+    jobs: object  # a shared.engine.jobs.JobStore on the cluster's Redis and blob store
     cluster: object
     webhook_secret: str = WEBHOOK_SECRET
 
@@ -340,8 +340,8 @@ def gateway(cluster, cluster_jobs) -> Gateway:
 @pytest.fixture(scope="session")
 def cluster_jobs(cluster):
     """A JobStore on the cluster's Redis and blob store (as the gateway would have)."""
-    from shared.jobs.store import JobStore
-    from shared.storage import BlobStore
+    from shared.engine.jobs.store import JobStore
+    from shared.infra.storage import BlobStore
 
     return JobStore.from_url(cluster.redis_url, BlobStore(cluster.storage_url))
 

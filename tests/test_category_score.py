@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.segment.naming import calibrated
+from services.segment.category import calibrated
 from services.segment.settings import segment_settings
-from shared.schemas import CategoryScore, Classification
+from shared.domain.records import CategoryScore, Classification
 
 
 def _classification(*shares: tuple[str, float]) -> Classification:
@@ -61,7 +61,7 @@ def public_products(public_dir, tmp_path_factory):
     """Each labelled public product photo's first item and whether its category is right."""
     from catalog.evaluation import expects_person
     from catalog.runner import process_file
-    from shared.schemas import Options
+    from shared.domain.records import Options
 
     labels = json.loads((public_dir.parent / "labels.json").read_text())
     out = tmp_path_factory.mktemp("products")

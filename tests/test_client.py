@@ -20,11 +20,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import BOTTLE
 from PIL import Image
 from skimage import data as samples
 from typer.testing import CliRunner
 
-from conftest import BOTTLE
 from catalog.cli import app
 from catalog.client import CatalogClient, CatalogError, extract
 from catalog.local_cluster import free_port

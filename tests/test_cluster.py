@@ -18,16 +18,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from cluster import QUEUES, make_bucket, running_gateway, running_moto, running_workers, s3_env, wait_for_job
 from conftest import COFFEE, CORRUPT, CORRUPT_WORDS, PACKSHOT, PERSON, encode
-from shared.jobs import lifecycle
-from shared.jobs.keys import catalog_key, input_key, owner_of
-from shared.jobs.records import Upload
-from shared.jobs.store import JobStore
-from shared.manifest import job_manifest
-from shared.schemas import Options
-from shared.storage import BlobNotFound, BlobStore
+
+from shared.domain.records import Options
+from shared.engine.jobs import lifecycle
+from shared.engine.jobs.create import create_job
+from shared.engine.jobs.keys import catalog_key, input_key, owner_of
+from shared.engine.jobs.records import Upload
+from shared.engine.jobs.store import JobStore
+from shared.engine.manifest import job_manifest
+from shared.infra.storage import BlobNotFound, BlobStore
+
 
 def end(jobs: JobStore, job_id: str, image, error: str | None = None) -> bool:
     """End a photo as the last stage does: ok, or failed with the error."""
@@ -37,9 +39,9 @@ def end(jobs: JobStore, job_id: str, image, error: str | None = None) -> bool:
 
 
 def submit(jobs: JobStore, app, photos: dict[str, bytes], **kwargs):
-    from shared.dispatch import submit_images
+    from shared.engine.dispatch import submit_images
 
-    job, created = jobs.create_job("local", [Upload(name, data) for name, data in photos.items()], **kwargs)
+    job, created = create_job(jobs, "local", [Upload(name, data) for name, data in photos.items()], **kwargs)
     assert created
     assert submit_images(job.id, jobs=jobs, app=app) == len(photos)
     return job
@@ -159,9 +161,9 @@ def test_worker_log_lines_name_the_job_and_the_photo(finished_job, cluster):
 def test_a_missing_original_fails_its_image_without_retrying(cluster, cluster_jobs, coffee):
     """A fault that will not heal (the stored original is gone) fails the image through the
     task's on_failure, with the reason, at once."""
-    from shared.dispatch import submit_images
+    from shared.engine.dispatch import submit_images
 
-    job, _ = cluster_jobs.create_job("local", [Upload("cup.png", encode(coffee[:100, :100]))])
+    job, _ = create_job(cluster_jobs, "local", [Upload("cup.png", encode(coffee[:100, :100]))])
     cluster_jobs.blobs.delete(input_key(job.id, "0"))
     submit_images(job.id, jobs=cluster_jobs, app=cluster.app)
     done = wait_for_job(cluster_jobs, job.id, timeout=60, cluster=cluster)
@@ -225,12 +227,12 @@ def jobs(redis_url, tmp_path):
 
 def test_create_job_with_the_same_idempotency_key_returns_the_same_job(jobs):
     uploads = [Upload("a.jpg", b"one"), Upload("b.jpg", b"two")]
-    first, created = jobs.create_job(owner_of("key-1"), uploads, Options(format="png"), idempotency_key="order-7")
-    again, created_again = jobs.create_job(owner_of("key-1"), [Upload("other.jpg", b"x")], idempotency_key="order-7")
+    first, created = create_job(jobs, owner_of("key-1"), uploads, Options(format="png"), idempotency_key="order-7")
+    again, created_again = create_job(jobs, owner_of("key-1"), [Upload("other.jpg", b"x")], idempotency_key="order-7")
     assert created and not created_again
     assert again.id == first.id and [i.source for i in again.images] == ["a.jpg", "b.jpg"]
     assert again.options.format == "png"
-    other, created_other = jobs.create_job(owner_of("key-2"), uploads, idempotency_key="order-7")
+    other, created_other = create_job(jobs, owner_of("key-2"), uploads, idempotency_key="order-7")
     assert created_other and other.id != first.id  # keys are per owner
     assert jobs.get_job(first.id, owner=owner_of("key-2")) is None  # and jobs too
     assert jobs.get_job(first.id, owner=owner_of("key-1")).id == first.id
@@ -244,7 +246,7 @@ def test_concurrent_create_with_one_idempotency_key_makes_one_job(jobs):
 
     def create():
         barrier.wait()
-        results.append(jobs.create_job("local", [Upload("a.jpg", b"x")], idempotency_key="same"))
+        results.append(create_job(jobs, "local", [Upload("a.jpg", b"x")], idempotency_key="same"))
 
     threads = [threading.Thread(target=create) for _ in range(8)]
     for t in threads:
@@ -256,24 +258,24 @@ def test_concurrent_create_with_one_idempotency_key_makes_one_job(jobs):
 
 
 def test_new_job_record_and_refused_uploads(jobs):
-    job, _ = jobs.create_job("local", [Upload("x.jpg", b"1"), Upload("x.jpg", b"2"), Upload("bad.txt", error="not a supported image", error_code="unsupported")])
+    job, _ = create_job(jobs, "local", [Upload("x.jpg", b"1"), Upload("x.jpg", b"2"), Upload("bad.txt", error="not a supported image", error_code="unsupported")])
     assert job.status == "queued" and (job.progress.done, job.progress.total, job.progress.failed) == (1, 3, 1)
     assert [i.slug for i in job.images] == ["x", "x-2", "bad"]
     assert [i.status for i in job.images] == ["queued", "queued", "failed"]
     assert job.images[2].error == "not a supported image" and not jobs.blobs.exists(input_key(job.id, "2"))
     assert '"status":"queued"' in job.model_dump_json()  # the derived status is serialised
     assert "state" not in job.images[0].model_dump()  # the internal state is not
-    all_bad, _ = jobs.create_job("local", [Upload("bad.txt", error="empty file (0 bytes)", error_code="empty")])
+    all_bad, _ = create_job(jobs, "local", [Upload("bad.txt", error="empty file (0 bytes)", error_code="empty")])
     assert all_bad.status == "failed" and all_bad.finished
     assert job_manifest(jobs, all_bad).images[0].error == "empty file (0 bytes)"  # manifest.json written at once
     assert jobs.blobs.exists(catalog_key(all_bad.id, "manifest.json"))
     with pytest.raises(ValueError):
-        jobs.create_job("local", [])
+        create_job(jobs, "local", [])
 
 
 def test_images_finishing_at_once_count_exactly_and_one_finishes_the_job(jobs):
     n = 24
-    job, _ = jobs.create_job("local", [Upload(f"{i}.jpg", b"x") for i in range(n)])
+    job, _ = create_job(jobs, "local", [Upload(f"{i}.jpg", b"x") for i in range(n)])
     images = jobs.get_job(job.id, states=True).images
     finished, barrier = [], threading.Barrier(n)
 
@@ -295,7 +297,7 @@ def test_images_finishing_at_once_count_exactly_and_one_finishes_the_job(jobs):
 
 
 def test_a_stage_is_claimed_once_and_a_redelivered_stage_resends_the_next(jobs):
-    job, _ = jobs.create_job("local", [Upload("a.jpg", b"x")])
+    job, _ = create_job(jobs, "local", [Upload("a.jpg", b"x")])
     claim = lifecycle.claim(jobs, job.id, "0", "detect", worker="w", pid=1)
     assert claim.action == "run" and claim.image.stages["detect"].attempts == 1
     assert jobs.get_job(job.id).status == "running"
@@ -316,7 +318,7 @@ def test_a_stage_is_claimed_once_and_a_redelivered_stage_resends_the_next(jobs):
 
 
 def test_a_stage_started_too_often_gives_up(jobs):
-    job, _ = jobs.create_job("local", [Upload("a.jpg", b"x")])
+    job, _ = create_job(jobs, "local", [Upload("a.jpg", b"x")])
     actions = [lifecycle.claim(jobs, job.id, "0", "detect", worker="w", pid=1).action for _ in range(lifecycle.MAX_STAGE_ATTEMPTS + 1)]
     assert actions == ["run"] * lifecycle.MAX_STAGE_ATTEMPTS + ["give_up"]
 

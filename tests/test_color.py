@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
+from conftest import PUBLIC
 from skimage import data, draw
 from skimage.color import deltaE_ciede2000, lab2rgb
 
-from conftest import PUBLIC
-from services.color.logic import colour_family, colour_name, dominant_color, hex_of, swatch
-from services.color.names import BLACK_BELOW_L, FAMILIES, WHITE_FROM_L, lab_of, near_families
+from services.color.color_names import BLACK_BELOW_L, FAMILIES, WHITE_FROM_L, lab_of, near_families
+from services.color.dominant import colour_family, colour_name, dominant_color, hex_of
+from shared.engine.catalog_files import swatch
 
 BACKGROUND = data.astronaut()  # 512x512, many colours: suit, flag, skin, dark space
 
@@ -255,8 +256,8 @@ def test_hex_of():
 
 
 def test_without_tone_drops_skin_but_never_everything():
-    from services.color.logic import without_tone
-    from services.color.names import lab_of
+    from services.color.color_names import lab_of
+    from services.color.dominant import without_tone
 
     skin, shoe = (224, 172, 140), (20, 20, 24)
     rgb = np.zeros((40, 40, 3), np.uint8)
@@ -273,8 +274,8 @@ def test_without_tone_drops_skin_but_never_everything():
 
 def test_without_tone_drops_every_skin_tone_given():
     """The face in shade and the hands in the sun: bare legs lit like the hands go too."""
-    from services.color.logic import without_tone
-    from services.color.names import lab_of
+    from services.color.color_names import lab_of
+    from services.color.dominant import without_tone
 
     face, hands, shoe = (150, 105, 85), (235, 190, 160), (20, 20, 24)
     rgb = np.zeros((40, 40, 3), np.uint8)
@@ -289,21 +290,23 @@ def test_skin_tone_comes_from_the_hands_when_the_face_is_out_of_frame():
     """A shot cut at the chin: the wearer's skin, to take out of the garments, is sampled
     from the hands, and it matches what the face would have given."""
     from conftest import FOOTBALLER
+
     from services.color.step import skin_tones
-    from services.pose.body import hand_mask
-    from services.pose.logic import estimate_people
-    from shared.imageio import read_image
+    from services.pose.people import estimate_people
+    from shared.domain.body import body_settings
+    from shared.domain.body_masks import hand_mask
+    from shared.infra.imageio import read_image
 
     rgb = read_image(FOOTBALLER)
     person = estimate_people(rgb)[0]
     h, w = rgb.shape[:2]
-    assert hand_mask(person, w, h) is not None
-    both = skin_tones(rgb, person)
+    assert hand_mask(person, w, h, body_settings().visible) is not None
+    both = skin_tones(rgb, person, body_settings().visible)
     faceless = person.model_copy(deep=True)
     for kp in faceless.keypoints:
         if kp.name in ("nose", "mouth_left", "mouth_right") or "eye" in kp.name or "ear" in kp.name:
             kp.visibility = 0.0
-    from_hands = skin_tones(rgb, faceless)
+    from_hands = skin_tones(rgb, faceless, body_settings().visible)
     assert both is not None and from_hands is not None
     assert len(both) == 2 and len(from_hands) == 1  # the face's and the hands'; the hands' alone
     assert deltaE_ciede2000(both[0], from_hands[0]) < 15
@@ -315,8 +318,8 @@ DEV = PUBLIC.parent / "dev"
 @pytest.mark.skipif(not (DEV / "headless_04.jpg").exists(), reason="dev photos not found")
 def test_shoes_of_a_headless_shot_are_not_the_colour_of_the_bare_feet():
     from catalog.runner import analyse
-    from shared.imageio import read_image
-    from shared.schemas import Options
+    from shared.domain.records import Options
+    from shared.infra.imageio import read_image
 
     result = analyse(read_image(DEV / "headless_04.jpg"), Options())
     (shoes,) = [r.item for r in result.items if r.item.garment == "shoes"]
@@ -337,8 +340,8 @@ def test_open_shoes_on_bare_feet_take_the_colour_of_the_shoe(photo, labelled):
     if not photo.exists():
         pytest.skip(f"{photo.name} not found")
     from catalog.runner import analyse
-    from shared.imageio import read_image
-    from shared.schemas import Options
+    from shared.domain.records import Options
+    from shared.infra.imageio import read_image
 
     result = analyse(read_image(photo), Options())
     shoes = [r.item for r in result.items if r.item.garment == "shoes" and r.item.person == 0]
@@ -352,8 +355,8 @@ def test_a_garment_colour_in_a_group_leaves_out_the_neighbours():
     tops and lace, close enough that their bodies reach into his torso region: the others'
     torsos and legs are left out of his garments' pixels, and his shirt comes out black."""
     from catalog.runner import analyse
-    from shared.imageio import read_image
-    from shared.schemas import Options
+    from shared.domain.records import Options
+    from shared.infra.imageio import read_image
 
     result = analyse(read_image(DEV / "group_13.jpg"), Options())
     assert len({r.item.person for r in result.items}) > 1

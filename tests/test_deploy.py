@@ -504,7 +504,7 @@ def test_compose_services(compose):
             assert test[0] == "CMD-SHELL" and f"inspect ping -d {sname}@$$HOSTNAME" in test[1], sname
             assert "CATALOG_API_KEYS" not in service["environment"], "workers need no client keys"
     assert queues == {q: q for q in QUEUES}, "one worker service per queue, named after it"
-    assert services["flower"]["command"][:4] == ["celery", "-A", "shared.celery_app", "flower"]
+    assert services["flower"]["command"][:4] == ["celery", "-A", "shared.engine.celery_app", "flower"]
 
     for sname in ("gateway", "flower", *QUEUES):
         service = services[sname]
@@ -600,7 +600,7 @@ def test_dockerfile_facts():
     assert "/readyz" in healthcheck
     (cmd,) = [rest for keyword, rest in final if keyword == "CMD"]
     assert json.loads(cmd) == ["uvicorn", "services.gateway.app:app", "--host", "0.0.0.0", "--port", "8000"]
-    assert any(keyword == "RUN" and "python -m shared.model_setup" in rest for s in stages for keyword, rest in s)
+    assert any(keyword == "RUN" and "python -m catalog.model_setup" in rest for s in stages for keyword, rest in s)
     assert "ARG BASE=python:3.11-slim" in text
     # The pins of the packages installed without their metadata agree with the project's setup.
     setup = (ROOT / "scripts" / "setup.sh").read_text()

@@ -5,17 +5,18 @@ categories, as pose asks it for garments and segment for products)."""
 from __future__ import annotations
 
 import pytest
+from conftest import SCENE
 from skimage import data as samples
 
-from conftest import SCENE
-from services.detect.logic import may_show_people, person_matte
-from services.pose.body import LANDMARKS, garment_regions
-from services.pose.logic import GARMENT_CATEGORIES, estimate_people, find_people
+from services.detect.evidence import may_show_people, person_matte
+from services.pose.garments import GARMENT_CATEGORIES
+from services.pose.people import estimate_people, find_people
 from services.pose.settings import pose_settings
 from services.segment.settings import segment_settings
-from shared import classifier
-from shared.imageio import read_image
-from shared.taxonomy import BACKGROUND
+from shared.domain import classifier
+from shared.domain.body import LANDMARKS, body_settings, garment_regions
+from shared.domain.taxonomy import BACKGROUND
+from shared.infra.imageio import read_image
 
 
 def people_in(rgb):
@@ -122,7 +123,7 @@ def test_scene_without_product_is_background_other():
 def studio_regions(public_photo):
     rgb = public_photo("person_fullbody_plain_03.jpg")
     h, w = rgb.shape[:2]
-    return rgb, garment_regions(estimate_people(rgb)[0], w, h)
+    return rgb, garment_regions(estimate_people(rgb)[0], w, h, body_settings().visible)
 
 
 def crop(rgb, box):
@@ -152,5 +153,5 @@ def test_headwear_score_sees_a_cap_and_not_a_bare_head(public_photo, studio_regi
     assert headwear_score(crop(rgb, regions["headwear"])) < min_score  # bare head
     cap = public_photo("person_cropped_06.jpg")
     h, w = cap.shape[:2]
-    head = garment_regions(estimate_people(cap)[0], w, h)["headwear"]
+    head = garment_regions(estimate_people(cap)[0], w, h, body_settings().visible)["headwear"]
     assert headwear_score(crop(cap, head)) >= min_score

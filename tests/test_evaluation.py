@@ -95,7 +95,7 @@ def test_each_colour_compared_shows_both_colours_and_their_distance(report):
     the distance between exactly those two."""
     from skimage.color import deltaE_ciede2000
 
-    from services.color.names import lab_of
+    from services.color.color_names import lab_of
 
     result, _ = report
     (entry,) = result["colours"]  # the footballer's shorts, the one colour labelled

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.pose.kinds import garment_kind, kind_mass, kind_probabilities
-from services.pose.logic import GARMENT_CATEGORIES
+from services.pose.garment_kinds import garment_kind, kind_mass, kind_probabilities
+from services.pose.garments import GARMENT_CATEGORIES
 from services.pose.settings import pose_settings
-from shared.review import GARMENT_CATEGORY_MIN_SCORE
-from shared.taxonomy import imagenet_categories
+from shared.domain.review import review_settings
+from shared.domain.taxonomy import imagenet_categories
 
 TOP = GARMENT_CATEGORIES["top"]
 LABELS = Path(__file__).resolve().parents[1] / "bench" / "garment_kinds.json"
@@ -64,15 +64,16 @@ def test_no_opinion_keeps_the_most_common_kind_and_says_it_is_unsure():
     assert TOP[int(np.argmax(model_alone))] == DRESS
     kind = garment_kind([probs], TOP)
     assert kind.category == "clothing/tops"
-    assert kind.score < GARMENT_CATEGORY_MIN_SCORE
+    assert kind.score < review_settings().garment_category_min_score
 
 
 @pytest.fixture(scope="module")
 def main_garments():
     """The first person's garment items of a photo, as the pose stage files them."""
-    from services.detect.logic import faces_on_people, person_matte
-    from services.pose.logic import find_people, garment_items
-    from shared.schemas import Options
+    from services.detect.evidence import faces_on_people, person_matte
+    from services.pose.garments import garment_items
+    from services.pose.people import find_people
+    from shared.domain.records import Options
 
     def run(rgb: np.ndarray) -> dict:
         matte = person_matte(rgb)

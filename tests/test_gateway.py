@@ -13,12 +13,12 @@ import zipfile
 
 import httpx
 import pytest
-
 from cluster import running_gateway
 from conftest import API_KEYS, BOTTLE, COFFEE, CORRUPT, CORRUPT_WORDS, PACKSHOT, PERSON, encode, png_header
-from shared.jobs.keys import owner_of
-from shared.schemas import Manifest
-from shared.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+from shared.domain.records import Manifest
+from shared.engine.jobs.keys import owner_of
+from shared.engine.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 
 def client(gateway, key: str | None = "first") -> httpx.Client:
@@ -129,8 +129,8 @@ def test_webhook_is_retried_when_the_receiver_fails(gateway, webhook_receiver, c
 
 
 def test_with_keys_on_webhooks_to_private_addresses_are_refused(cluster, tmp_path, monkeypatch):
-    from shared import webhooks
-    from shared.settings import Settings
+    from shared.engine import webhooks
+    from shared.infra.settings import Settings
 
     env = {k: v for k, v in cluster.env.items() if k != "CATALOG_WEBHOOK_ALLOW_PRIVATE"}  # keys on, no opt-in
     with running_gateway(env, tmp_path) as url:

@@ -24,10 +24,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from PIL import Image
-
 from cluster import running_gateway
 from conftest import API_KEYS, BOTTLE
+from PIL import Image
 
 PROJECT = Path(__file__).resolve().parents[1]
 STATIC = PROJECT / "services" / "gateway" / "static"

@@ -1,4 +1,4 @@
-"""shared.imageio: every input problem is an ImageError with a message a user can act on.
+"""shared.infra.imageio: every input problem is an ImageError with a message a user can act on.
 
 All images are made in memory (Pillow / numpy / OpenCV, skimage sample photos).
 """
@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from skimage import data as samples
 
-from shared.imageio import (
+from shared.infra.imageio import (
     ImageError,
     decode_image,
     encode_image,

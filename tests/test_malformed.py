@@ -23,9 +23,8 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import API_KEYS, BOTTLE, SCENE
+from PIL import Image
 
 NO_JOB = "0123456789abcdef" * 2  # a well-formed id no job has
 

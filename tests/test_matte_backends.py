@@ -9,15 +9,15 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+from conftest import FIXTURES, PUBLIC
 from pydantic import ValidationError
 
-from conftest import FIXTURES, PUBLIC
-from services.segment import logic, models
-from services.segment.logic import isnet_input, mask_iou, matte, run_int8, unsure_int8
+from services.segment import models
+from services.segment.matte import isnet_input, mask_iou, matte, run_int8, unsure_int8
 from services.segment.settings import SegmentSettings, segment_settings
-from shared.imageio import read_image
-from shared.models import ISNET, ISNET_INT8, checksum_problems, spec_files
-from shared.settings import settings
+from shared.infra.imageio import read_image
+from shared.infra.model_registry import ISNET, ISNET_INT8, checksum_problems, spec_files
+from shared.infra.settings import settings
 
 
 def _clear_caches():
@@ -100,4 +100,4 @@ def test_a_damaged_int8_file_is_never_loaded(tmp_path, monkeypatch, fresh_settin
     monkeypatch.setenv("CATALOG_MATTE_BACKEND", "int8")
     _clear_caches()
     with pytest.raises(FileNotFoundError, match="make setup"):
-        logic.matte(np.zeros((64, 64, 3), np.uint8))
+        matte(np.zeros((64, 64, 3), np.uint8))

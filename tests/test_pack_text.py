@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import PUBLIC
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import PUBLIC
-from services.segment import naming
-from shared.imageio import read_image
-from shared.pack_words import text_categories
+from services.segment import category as product_category
+from services.segment.pack_words import text_categories
+from shared.infra.imageio import read_image
 
 DEV = PUBLIC.parent / "dev"
 BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
@@ -76,14 +76,14 @@ def ocr_calls(monkeypatch):
         calls.append(rgb.shape)
         return read_lines(rgb)
 
-    read_lines = naming.read_lines
-    monkeypatch.setattr(naming, "read_lines", counted)
+    read_lines = product_category.read_lines
+    monkeypatch.setattr(product_category, "read_lines", counted)
     return calls
 
 
 def test_a_pack_is_named_by_its_text_and_the_text_is_kept(ocr_calls):
     from catalog.runner import analyse
-    from shared.schemas import Options
+    from shared.domain.records import Options
 
     result = analyse(_pack_photo(["CHOCOLAT", "NOIR 70%"]), Options())
     assert result.kind == "product" and len(result.items) == 1
@@ -106,7 +106,7 @@ def test_real_packs_are_named_by_what_they_say(name, accepted, ocr_calls):
     if not (DEV / name).exists():
         pytest.skip(f"dev photos not found at {DEV}")
     from catalog.runner import analyse
-    from shared.schemas import Options
+    from shared.domain.records import Options
 
     result = analyse(read_image(DEV / name), Options())
     assert ocr_calls and result.items[0].item.category in accepted, result.items[0].item.top3
@@ -118,7 +118,7 @@ def test_the_main_product_reads_the_whole_photo(ocr_calls):
     if not (DEV / "drink_packaged_03.jpg").exists():
         pytest.skip(f"dev photos not found at {DEV}")
     from catalog.runner import analyse
-    from shared.schemas import Options
+    from shared.domain.records import Options
 
     rgb = read_image(DEV / "drink_packaged_03.jpg")
     result = analyse(rgb, Options())
@@ -130,11 +130,11 @@ def test_the_main_product_reads_the_whole_photo(ocr_calls):
 
 
 def test_a_product_the_image_is_sure_of_pays_no_ocr(ocr_calls):
-    from catalog.runner import analyse
-    from shared.schemas import Options
-
     # A red sneaker-like shape is not needed: the classifier is sure of scikit-image's coffee cup.
     from skimage import data
+
+    from catalog.runner import analyse
+    from shared.domain.records import Options
 
     result = analyse(np.ascontiguousarray(data.coffee()), Options())
     assert result.items[0].item.category == "food/drinks"
@@ -145,12 +145,12 @@ def test_a_failing_ocr_leaves_the_classifiers_answer(monkeypatch, caplog):
     """Text is extra evidence: if reading it fails, the photo still comes back, named by
     the image alone (a fault injected into the real pipeline)."""
     from catalog.runner import analyse
-    from shared.schemas import Options
+    from shared.domain.records import Options
 
     def broken(rgb):
         raise RuntimeError("OCR model crashed")
 
-    monkeypatch.setattr(naming, "read_lines", broken)
+    monkeypatch.setattr(product_category, "read_lines", broken)
     result = analyse(_pack_photo(["CHOCOLAT", "NOIR 70%"]), Options())
     item = result.items[0].item
     assert item.text == [] and item.category != "food/desserts"

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from services.detect.logic import faces_on_people, person_matte
-from services.pose.logic import estimate_people, find_people
+from services.detect.evidence import faces_on_people, person_matte
+from services.pose.people import estimate_people, find_people
 from services.pose.roi import body_under_face
-from shared.imageio import read_image
+from shared.infra.imageio import read_image
 from tests.conftest import PUBLIC
 
 DEV = PUBLIC.parent / "dev"
@@ -109,9 +109,9 @@ def test_a_photo_detect_saw_before_it_looked_for_faces_keeps_its_person(football
     in the work area: pose finds its people by the search alone, instead of failing."""
     from services.detect.step import step_detect
     from services.pose.step import step_pose
-    from shared.schemas import Options, PhotoState
-    from shared.stage import FACES, Artifacts, StepContext
-    from shared.storage import join, memory_store
+    from shared.domain.records import Options, PhotoState
+    from shared.engine.stage import FACES, Artifacts, StepContext
+    from shared.infra.storage import join, memory_store
 
     store = memory_store()
     files = Artifacts(store, "out", "photo", store, "work")
@@ -132,8 +132,8 @@ def test_a_groups_main_person_is_the_one_nearest_the_camera(tmp_path, name, garm
     from skimage.color import deltaE_ciede2000
 
     from catalog.runner import process_file
-    from services.color.names import lab_of
-    from shared.schemas import Options
+    from services.color.color_names import lab_of
+    from shared.domain.records import Options
 
     path = DEV / name
     if not path.is_file():

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PAINT, encode, small
 from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from conftest import PAINT, encode, small
-from shared.schemas import Manifest, Options
+from shared.domain.records import Manifest, Options
 
 GOOD = ["footballer", "coffee", "painted"]
 UNUSUAL_BUT_VALID = ["cmyk", "grey", "grey16", "palette", "rotated"]
@@ -258,8 +258,8 @@ def test_item_writer_honours_format_background_and_swatch_size(tmp_path):
     """The catalog writer the colour step uses, alone (no models): a red disc product on a
     transparent cutout, two items of one photo."""
     from catalog.runner import local_files
-    from services.color.step import item_names, write_item_files
-    from shared.schemas import ColorResult, ItemState, PaletteEntry
+    from shared.domain.records import ColorResult, ItemState, PaletteEntry
+    from shared.engine.catalog_files import item_names, write_item_files
 
     yy, xx = np.mgrid[:60, :80]
     disc = (yy - 30) ** 2 + (xx - 40) ** 2 < 25**2
@@ -295,7 +295,7 @@ def test_item_writer_honours_format_background_and_swatch_size(tmp_path):
 
 @pytest.fixture
 def fresh_settings(monkeypatch):
-    from shared.settings import settings
+    from shared.infra.settings import settings
 
     settings.cache_clear()
     yield monkeypatch
@@ -304,9 +304,9 @@ def fresh_settings(monkeypatch):
 
 
 def test_max_pixels_setting_limits_the_photos_processed(fresh_settings, tmp_path, coffee):
-    """CATALOG_MAX_PIXELS (shared.settings.Settings.max_pixels) is the configured limit."""
+    """CATALOG_MAX_PIXELS (shared.infra.settings.Settings.max_pixels) is the configured limit."""
     from catalog.runner import process_file
-    from shared.settings import settings
+    from shared.infra.settings import settings
 
     fresh_settings.setenv("CATALOG_MAX_PIXELS", "20000")
     assert settings().max_pixels == 20000

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import BOTTLE, PUBLIC, SCENE
-from services.segment.logic import matte, split_instances
+
+from services.segment.matte import matte, split_instances
 from services.segment.plain_background import completed_on_plain_background
-from shared.imageio import read_image
-from shared.schemas import ITEM_ALPHA
+from shared.domain.records import ITEM_ALPHA
+from shared.infra.imageio import read_image
 
 DEV = PUBLIC.parent / "dev"
 
@@ -59,7 +59,7 @@ def test_a_cream_knit_on_white_is_cut_out_whole():
     if not path.is_file():
         pytest.skip("shared test photo knit_white_bg_02.jpg not found")
     from catalog.runner import analyse
-    from shared.schemas import Options
+    from shared.domain.records import Options
 
     rgb = read_image(path)
     alpha = matte(rgb)

@@ -14,10 +14,11 @@ import pytest
 from skimage import data as samples
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from services.pose.body import ASPECTS, LANDMARKS, frame, garment_regions
-from services.pose.logic import GARMENT_CATEGORIES, estimate_people
+from services.pose.garments import GARMENT_CATEGORIES
+from services.pose.people import estimate_people
 from services.pose.settings import pose_settings
-from shared.imageio import read_image
+from shared.domain.body import ASPECTS, LANDMARKS, body_settings, frame, garment_regions
+from shared.infra.imageio import read_image
 from tests.conftest import PUBLIC
 
 # Keypoints each garment crop must show (when BlazePose sees them).
@@ -47,7 +48,7 @@ def garments(result) -> dict[str, object]:
 
 
 def seen(kp, width: int, height: int) -> bool:
-    return kp.visibility >= pose_settings().visible and 0 <= kp.x < width and 0 <= kp.y < height
+    return kp.visibility >= body_settings().visible and 0 <= kp.x < width and 0 <= kp.y < height
 
 
 def inside(box, kp) -> bool:
@@ -97,7 +98,7 @@ def test_studio_photo_has_one_person_with_33_named_keypoints(public_photo):
 def test_studio_photo_has_candidate_regions_for_top_bottom_and_shoes(public_photo):
     rgb = public_photo(STUDIO)
     h, w = rgb.shape[:2]
-    regions = garment_regions(estimate_people(rgb)[0], w, h)
+    regions = garment_regions(estimate_people(rgb)[0], w, h, body_settings().visible)
     assert {"top", "bottom", "shoes"} <= set(regions)
     for garment, (x0, y0, x1, y1) in regions.items():
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h, garment
@@ -319,8 +320,8 @@ def test_pose_thresholds_come_from_the_environment(public_photo, pose_env):
     assert len(estimate_people(group)) >= 2
     pose_env(max_people=1)
     assert len(estimate_people(group)) == 1
-    pose_env(visible=1.5)  # out of range: refused, naming the setting
-    with pytest.raises(ValueError, match="visible"):
+    pose_env(torso_coverage=1.5)  # out of range: refused, naming the setting
+    with pytest.raises(ValueError, match="torso_coverage"):
         pose_settings()
 
 
@@ -345,9 +346,9 @@ class CountingCalls:
 def test_margin_retry_finds_a_person_who_fills_the_frame_and_skips_products(public_photo):
     """BlazePose misses a person who fills a tiny photo; the retry on a grey margin finds
     them. A product whose person matte covers little of the frame is not retried."""
-    from services.detect.logic import person_matte
-    from services.pose.logic import find_people
+    from services.detect.evidence import person_matte
     from services.pose.models import pose_estimator
+    from services.pose.people import find_people
 
     tiny = public_photo("tiny_person_02.jpg")
     with CountingCalls(pose_estimator()) as counter:

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import pytest
 import redis
-
-from cluster import PROJECT, free_port, running_gateway, running_workers, stop, wait_for_job, worker_command
+from cluster import PROJECT, free_port, running_gateway, running_workers, wait_for_job, worker_command
 from conftest import COFFEE
-from shared.dispatch import submit_images
-from shared.jobs import lifecycle
-from shared.jobs.records import Upload
-from shared.jobs.store import JobStore
-from shared.storage import BlobStore
+
+from shared.engine.dispatch import submit_images
+from shared.engine.jobs import lifecycle
+from shared.engine.jobs.create import create_job
+from shared.engine.jobs.records import Upload
+from shared.engine.jobs.store import JobStore
+from shared.infra.storage import BlobStore
 
 FAST_RECOVERY = {"CATALOG_HEARTBEAT_S": "0.5", "CATALOG_STALL_AFTER_S": "3", "CATALOG_SWEEP_INTERVAL_S": "1",
                  "CATALOG_REDIS_WAIT_S": "60"}
@@ -89,7 +90,7 @@ def segment_running(jobs: JobStore, job_id: str, timeout: float = 120):
 
 
 def new_job(jobs: JobStore, cluster, photos, send: bool = True):
-    job, _ = jobs.create_job("local", [Upload(COFFEE, photos[COFFEE])])
+    job, _ = create_job(jobs, "local", [Upload(COFFEE, photos[COFFEE])])
     if send:
         submit_images(job.id, jobs=jobs, app=cluster.app)
     return job
@@ -173,7 +174,7 @@ def test_a_duplicate_message_does_not_run_a_stage_another_worker_runs(recovery):
     """Two messages for one stage (a sweep that raced a slow worker): the second claim sees
     the first's heartbeat and skips."""
     _, _, jobs, _ = recovery
-    job, _ = jobs.create_job("local", [Upload("a.png", b"x")])
+    job, _ = create_job(jobs, "local", [Upload("a.png", b"x")])
     first = lifecycle.claim(jobs, job.id, "0", "detect", worker="detect@a", pid=os.getpid())
     assert first.action == "run"
     lifecycle.beat(jobs, job.id, "0", worker="detect@a", pid=os.getpid(), ttl_s=30)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.schemas import ColorResult, ItemFiles, ItemState, PaletteEntry
+from shared.domain.records import ColorResult, ItemFiles, ItemState, PaletteEntry
 
 
 def _colour(*shares: float) -> ColorResult:
@@ -58,7 +58,7 @@ def test_a_product_is_checked_below_a_surer_score_than_a_garment():
 
 def test_a_real_photo_the_classifier_cannot_name_is_flagged():
     from catalog.runner import analyse
-    from shared.schemas import Options
+    from shared.domain.records import Options
 
     # Grey noise: nothing salient, nothing the classifier or a pack's text can name.
     noise = np.random.default_rng(0).integers(100, 156, (320, 320, 3), dtype=np.uint8)
@@ -77,8 +77,8 @@ def test_a_garment_the_matte_misses_is_flagged_for_its_colour_and_the_others_are
     if not photo.exists():
         pytest.skip("dev photos not found")
     from catalog.runner import analyse
-    from shared.imageio import read_image
-    from shared.schemas import Options
+    from shared.domain.records import Options
+    from shared.infra.imageio import read_image
 
     items = [r.item for r in analyse(read_image(photo), Options()).items]
     reason = "colour: too few of the item's own pixels were seen; it is measured on a wider area"
@@ -91,10 +91,10 @@ def test_a_shoe_crop_the_classifier_sees_no_shoe_in_is_a_guess_sent_to_review():
     """A sliver of belief in one shoe kind (the classifier sees no shoe: bare feet, feet too
     small to tell) is a guess among the four kinds, not that kind's whole share; a crop
     with real belief in shoes keeps its kind's share."""
-    from services.pose.logic import GARMENT_CATEGORIES
+    from services.pose.garments import GARMENT_CATEGORIES
     from services.pose.settings import pose_settings
-    from shared.classifier import best_within
-    from shared.taxonomy import imagenet_categories
+    from shared.domain.classifier import best_within
+    from shared.domain.taxonomy import imagenet_categories
 
     shoes, min_score = GARMENT_CATEGORIES["shoes"], pose_settings().garment_min_score
     probs = np.full(1000, 0.97 / 999)
@@ -119,8 +119,8 @@ def test_the_shoes_of_barefoot_people_are_sent_to_review(name):
     if not photo.exists():
         pytest.skip("dev photos not found")
     from catalog.runner import analyse
-    from shared.imageio import read_image
-    from shared.schemas import Options
+    from shared.domain.records import Options
+    from shared.infra.imageio import read_image
 
     items = [r.item for r in analyse(read_image(photo), Options()).items]
     (shoes,) = [i for i in items if i.garment == "shoes" and i.person == 0]

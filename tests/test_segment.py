@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import box_contains, box_of, paste, white_canvas
-from services.segment.logic import matte, split_instances
-from shared.imageio import cutout
-from shared.schemas import ITEM_ALPHA
+
+from services.segment.matte import matte, split_instances
+from shared.domain.records import ITEM_ALPHA
+from shared.infra.imageio import cutout
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -11,10 +11,10 @@ from conftest import FIXTURES, FOOTBALLER, PUBLIC
 from PIL import Image
 
 from catalog.runner import run
-from services.pose.framing import preview
-from services.pose.settings import pose_settings
-from shared.schemas import Keypoint, Options
-from shared.styles import GuideError, builtin_guides, load_guide, parse_guide
+from shared.domain.body import body_settings
+from shared.domain.framing import preview
+from shared.domain.records import Keypoint, Options
+from shared.domain.styles import GuideError, builtin_guides, load_guide, parse_guide
 
 SOLES = ("left_heel", "right_heel", "left_foot_index", "right_foot_index")
 # One guide with a rule of each kind the issue's checks need.
@@ -40,7 +40,7 @@ product:
 
 def point(record: dict, person: int, *names: str) -> np.ndarray | None:
     """Mean of the named points of a person seen in the photo (visible, inside the frame)."""
-    visible = pose_settings().visible
+    visible = body_settings().visible
     seen = [
         (k["x"], k["y"])
         for k in record["keypoints"][person]
@@ -180,7 +180,7 @@ def test_headless_keeps_every_crop_below_the_nose(public_run):
         if record["kind"] != "person":
             continue
         people = [[Keypoint(**k) for k in person] for person in record["keypoints"]]
-        framed, _ = preview(headless, people, record["width"], record["height"])
+        framed, _ = preview(headless, people, record["width"], record["height"], body_settings().visible)
         for output, person, crop in framed:
             nose = point(record, person, "nose")
             if nose is not None:

@@ -7,8 +7,8 @@ import pytest
 from conftest import PUBLIC
 from torchvision.models import ResNet50_Weights
 
-from shared import taxonomy
-from shared.taxonomy import (
+from shared.domain import taxonomy
+from shared.domain.taxonomy import (
     BACKGROUND,
     CATEGORIES,
     HEADWEAR_IMAGENET,
@@ -151,7 +151,7 @@ def test_a_dress_laid_flat_on_white_is_a_dress(public_photo):
     Christmas stockings and kimonos; the apron is a garment, folded into dresses, so the
     product is not filed as background."""
     from catalog.runner import analyse
-    from shared.schemas import Options
+    from shared.domain.records import Options
 
     result = analyse(public_photo("clothing_white_bg_12.jpg"), Options())
     assert result.kind == "product"
@@ -164,8 +164,8 @@ def test_trousers_laid_on_white_are_bottoms(name):
     trunks. Its pyjamas are loose trousers (folded into bottoms), so the trousers are not
     filed as swimwear."""
     from catalog.runner import analyse
-    from shared.imageio import read_image
-    from shared.schemas import Options
+    from shared.domain.records import Options
+    from shared.infra.imageio import read_image
 
     if not (DEV / name).exists():
         pytest.skip(f"dev photos not found at {DEV}")

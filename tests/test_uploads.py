@@ -21,14 +21,16 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 import pytest
-
 from cluster import running_gateway
 from conftest import BOTTLE, encode, png_header
-from shared.imageio import MAX_SIDE, ImageError, decode_image
-from shared.jobs.keys import input_key, job_prefix
-from shared.jobs.store import JobStore, StreamedUpload, sweep_abandoned_uploads
-from shared.schemas import Options
-from shared.storage import BlobStore
+
+from shared.domain.records import Options
+from shared.engine.jobs.abandoned import sweep_abandoned_uploads
+from shared.engine.jobs.create import StreamedUpload, create_job
+from shared.engine.jobs.keys import input_key, job_prefix
+from shared.engine.jobs.store import JobStore
+from shared.infra.imageio import MAX_SIDE, ImageError, decode_image
+from shared.infra.storage import BlobStore
 
 LIMITS = {
     "CATALOG_MAX_REQUEST_MB": "24",
@@ -357,9 +359,9 @@ def test_a_job_that_fails_to_store_leaves_no_file_and_lets_its_key_go(env, tmp_p
     blobs = FailingStore((tmp_path / "blobs").as_uri(), fail_at=3)
     jobs = JobStore.from_url(env["CATALOG_REDIS_URL"], blobs, namespace=f"fail{time.monotonic_ns()}")
     with pytest.raises(OSError, match="disk full"):
-        jobs.create_job("local", uploads(4), idempotency_key="k", fingerprint="f1")
+        create_job(jobs, "local", uploads(4), idempotency_key="k", fingerprint="f1")
     assert blobs.list("jobs") == [] and jobs.redis.keys(f"{jobs.ns}:*") == []  # no file, no key, nothing pending
-    job, created = jobs.create_job("local", uploads(4), idempotency_key="k", fingerprint="f1")  # the retry
+    job, created = create_job(jobs, "local", uploads(4), idempotency_key="k", fingerprint="f1")  # the retry
     assert created and len(blobs.list(job_prefix(job.id))) == 4
 
 
@@ -371,7 +373,7 @@ def test_a_slow_upload_claimed_by_the_sweeper_fails_rather_than_keep_a_job_witho
 
     def create():
         try:
-            jobs.create_job("local", uploads(2), idempotency_key="k", fingerprint="f")
+            create_job(jobs, "local", uploads(2), idempotency_key="k", fingerprint="f")
         except BaseException as exc:
             outcome.append(exc)
 

@@ -26,8 +26,15 @@ class ColorSettings(BaseSettings):
     min_colour_pixels: int = Field(25, ge=1)
     # A product pixel this transparent still counts when the item has too few solid ones.
     fallback_alpha: float = Field(0.05, ge=0, le=1)
-    # The catalog's preview.jpg is at most this many pixels on its long side.
-    preview_side: int = Field(1024, ge=64)
+    # A skin site (face, hands, shins) is sampled where at least this many of its pixels are
+    # seen, and its median taken for skin only where it looks like skin: this much chroma
+    # (CIELAB), a hue in this range (degrees: the reds, oranges and yellows of every skin
+    # tone) and this much lightness. A back view places "face" points on hair, hands can be
+    # gloved, shins can be in trousers or socks: their colour must stay in the garments.
+    skin_min_pixels: int = Field(9, ge=1)
+    skin_min_chroma: float = Field(8.0, ge=0)
+    skin_hue_range: tuple[float, float] = (15.0, 95.0)
+    skin_min_lightness: float = Field(20.0, ge=0, le=100)
 
 
 @cache

@@ -2,7 +2,7 @@
 full-range face detector (many faces, small ones included)."""
 
 from services.detect.settings import detect_settings
-from shared.models import FACES, SELFIE, check_file, model_loader
+from shared.infra.model_registry import FACES, SELFIE, check_file, model_loader
 
 
 @model_loader(SELFIE)

@@ -21,6 +21,12 @@ class DetectSettings(BaseSettings):
     face_matte_min: float = Field(0.25, ge=0, le=1)
     # The face detector's own default: below it, faces are mostly patterns (prints, knots).
     face_min_score: float = Field(0.5, ge=0, le=1)
+    # Where the detector sees a face in the whole photo it also looks in its four corners,
+    # each this share of the photo's width and height: faces come 1.7 times larger, and the
+    # four tiles overlap, so a face on a seam is whole in one of them.
+    corner_tile: float = Field(0.6, gt=0, le=1)
+    # A face found again in a corner overlaps the first find by more than this (IoU).
+    same_face_iou: float = Field(0.3, ge=0, le=1)
 
 
 @cache

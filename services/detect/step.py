@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.detect.logic import faces_on_people, may_show_people, person_matte
-from shared.imageio import array_bytes
-from shared.stage import FACES, PERSON_MATTE, StepContext, register_step
+from services.detect.evidence import faces_on_people, may_show_people, person_matte
+from shared.engine.stage import FACES, PERSON_MATTE, StepContext
+from shared.infra.imageio import array_bytes
 
 
-@register_step("detect")
-def step_detect(ctx: StepContext) -> None:
+def run(ctx: StepContext) -> None:
     rgb, state = ctx.rgb, ctx.state
     state.height, state.width = rgb.shape[:2]
     with ctx.timed("detect"):
@@ -24,4 +23,3 @@ def step_detect(ctx: StepContext) -> None:
     if candidate:
         ctx.files.put_work(PERSON_MATTE, array_bytes(matte))
         ctx.files.put_work(FACES, array_bytes(np.array(faces, np.int32).reshape(-1, 4)))
-    ctx.finish("detect")

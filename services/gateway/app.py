@@ -3,7 +3,7 @@
     uvicorn services.gateway.app:app --host 0.0.0.0 --port 8000
 
 It takes uploads, stores them and queues their first stage; the workers do the rest
-(shared.worker). It loads no model, so it starts fast and scales on its own.
+(shared.engine.worker). It loads no model, so it starts fast and scales on its own.
 """
 
 from __future__ import annotations
@@ -27,18 +27,18 @@ from pydantic import BaseModel
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.gateway.api_models import ErrorBody
 from services.gateway.headers import SecurityHeaders, TrustedHosts, docs_page, host_policy
 from services.gateway.jobs_api import router as jobs_router
 from services.gateway.log_context import JobLogContext
 from services.gateway.storage_errors import RETRY_AFTER
 from services.gateway.styles_api import router as styles_router
-from shared.api_models import ErrorBody
-from shared.chain import QUEUES
-from shared.jobs.store import job_store
-from shared.logs import configure_logging
-from shared.metrics import ClusterCollector
-from shared.settings import settings
-from shared.sweeper import start_sweeper
+from services.gateway.sweeper import start_sweeper
+from shared.engine.chain import QUEUES
+from shared.engine.jobs.store import job_store
+from shared.engine.metrics import ClusterCollector
+from shared.infra.logs import configure_logging
+from shared.infra.settings import settings
 
 STATIC = Path(__file__).parent / "static"
 PAGE = STATIC / "index.html"
@@ -46,7 +46,7 @@ PAGE = STATIC / "index.html"
 
 @asynccontextmanager
 async def sweeping(app: FastAPI) -> AsyncIterator[None]:
-    """The sweeper runs beside the gateway (shared.sweeper): no photo stays stuck."""
+    """The sweeper runs beside the gateway (services.gateway.sweeper): no photo stays stuck."""
     stop = start_sweeper()
     yield
     if stop is not None:

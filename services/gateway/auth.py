@@ -14,8 +14,8 @@ from fastapi import HTTPException, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 
-from shared.jobs.keys import owner_of
-from shared.settings import settings
+from shared.engine.jobs.keys import owner_of
+from shared.infra.settings import settings
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key of CATALOG_API_KEYS")
 bearer = HTTPBearer(auto_error=False, description="The same key as `Authorization: Bearer <key>`")

@@ -29,7 +29,7 @@ from starlette._utils import parse_host_header
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.settings import Settings, settings
+from shared.infra.settings import Settings, settings
 
 # --- hosts ------------------------------------------------------------------------------
 

@@ -26,20 +26,22 @@ from fastapi import (
 )
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
+from services.gateway.api_models import ErrorBody, JobList, JobPublic, JobSummary, Refusal
 from services.gateway.auth import caller
 from services.gateway.headers import public_base, public_url_for
 from services.gateway.storage_errors import storage_calls
 from services.gateway.styles_api import job_style
 from services.gateway.uploads import JobForm, UploadRoute, check_webhook_url, fingerprint, read_uploads, refusal
-from shared.api_models import ErrorBody, JobList, JobPublic, JobSummary, Refusal
-from shared.dispatch import submit_images
-from shared.jobs.keys import catalog_key, catalog_prefix
-from shared.jobs.records import Job
-from shared.jobs.store import IdempotencyConflict, IdempotencyPending, JobStore, job_store
-from shared.logs import about_job
-from shared.manifest import job_manifest
-from shared.schemas import Manifest
-from shared.webhooks import job_links
+from shared.domain.records import Manifest
+from shared.engine.dispatch import submit_images
+from shared.engine.jobs.create import IdempotencyConflict, IdempotencyPending
+from shared.engine.jobs.create import create_job as store_new_job
+from shared.engine.jobs.keys import catalog_key, catalog_prefix
+from shared.engine.jobs.records import Job
+from shared.engine.jobs.store import JobStore, job_store
+from shared.engine.manifest import job_manifest
+from shared.engine.webhooks import job_links
+from shared.infra.logs import about_job
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,8 @@ def create_job(
     store = jobs()
     try:
         with storage_calls():  # stores the originals
-            job, created = store.create_job(
+            job, created = store_new_job(
+                store,
                 owner,
                 uploads,
                 options,
@@ -144,7 +147,7 @@ def create_job(
     # it has gone. Also on a replay: sending is idempotent, and a first request that stored
     # the job but failed to queue it (broker down) is completed by its retry. A gateway
     # killed between its answer and the send leaves the photos `queued` with no message:
-    # the sweeper (shared.sweeper) sends again the stage of photos queued for too long.
+    # the sweeper (services.gateway.sweeper) sends again the stage of photos queued for too long.
     background.add_task(send_photos, job.id, store)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"

@@ -1,7 +1,7 @@
 """Every log line of a request about a job carries the job's id, uvicorn's access line too.
 
 A pure ASGI middleware (not BaseHTTPMiddleware): it runs the rest of the app, and the
-server's `send`, where uvicorn writes the access line, inside shared.logs.photo_context."""
+server's `send`, where uvicorn writes the access line, inside shared.infra.logs.photo_context."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.logs import photo_context
+from shared.infra.logs import photo_context
 
 # /v1/jobs/<id>..., the job's web page /jobs/<id>; nothing else names a job.
 JOB_PATH = re.compile(r"^/(?:v1/)?jobs/([0-9a-f]{32})(?:/|$)")

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from fastapi import HTTPException, status
 
-from shared.storage import BlobNotFound
+from shared.infra.storage import BlobNotFound
 
 RETRY_AFTER = {"Retry-After": "5"}
 

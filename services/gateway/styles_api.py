@@ -9,15 +9,15 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from services.gateway.api_models import ErrorBody
 from services.gateway.auth import caller
-from services.pose.body import LANDMARKS
-from services.pose.framing import preview
-from shared.api_models import ErrorBody
-from shared.imageio import MAX_SIDE
-from shared.jobs.store import job_store
-from shared.schemas import Box, Keypoint, Skipped
-from shared.style_store import StyleLimit, StyleStore
-from shared.styles import NO_STYLE, GuideError, StyleGuide, StyleRef, builtin_guides, parse_guide
+from services.gateway.style_store import StyleLimit, StyleStore
+from shared.domain.body import LANDMARKS, body_settings
+from shared.domain.framing import preview
+from shared.domain.records import Box, Keypoint, Skipped
+from shared.domain.styles import NO_STYLE, GuideError, StyleGuide, StyleRef, builtin_guides, parse_guide
+from shared.engine.jobs.store import job_store
+from shared.infra.imageio import MAX_SIDE
 
 router = APIRouter(
     prefix="/v1/styles",
@@ -165,7 +165,7 @@ def preview_style(owner: Owner, body: PreviewRequest):
     if (body.style is None) == (body.guide is None):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give a guide's name (style) or its text (guide)")
     guide = find_guide(owner, body.style) if body.style else guide_or_422(body.guide or "")
-    framed, skipped = preview(guide, body.keypoints, body.width, body.height)
+    framed, skipped = preview(guide, body.keypoints, body.width, body.height, body_settings().visible)
     return PreviewResponse(
         style=StyleRef(name=guide.name, sha256=guide.sha256),
         outputs=[

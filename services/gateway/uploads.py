@@ -28,14 +28,14 @@ from starlette.datastructures import FormData, Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.gateway.api_models import Refusal, RefusedFile
 from services.gateway.auth import owner_of_headers
-from shared.api_models import Refusal, RefusedFile
-from shared.imageio import ImageError, check_header
-from shared.jobs.records import Upload
-from shared.jobs.store import StreamedUpload, request_fingerprint
-from shared.schemas import Options
-from shared.settings import settings
-from shared.webhooks import refused_destination
+from shared.domain.records import Options
+from shared.engine.jobs.create import StreamedUpload, request_fingerprint
+from shared.engine.jobs.records import Upload
+from shared.engine.webhooks import refused_destination
+from shared.infra.imageio import ImageError, check_header
+from shared.infra.settings import settings
 
 # ImageError.code -> the HTTP status of a request whose every file failed that way.
 STATUS_OF = {"too_large": 413, "unsupported": 415}  # the rest (damaged, empty, too small): 422
@@ -122,7 +122,7 @@ def read_uploads(files: list[UploadFile]) -> list[Upload]:
 
 
 def fingerprint(options: Options, webhook_url: str | None, files: list[UploadFile]) -> str:
-    """The request's fingerprint (shared.jobs.store.request_fingerprint) from what the
+    """The request's fingerprint (shared.engine.jobs.store.request_fingerprint) from what the
     parser counted and hashed of each file as it arrived (it hashes when the request has an
     Idempotency-Key; a file it did not hash is hashed here, from its spool)."""
     described = []

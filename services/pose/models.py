@@ -1,7 +1,7 @@
 """The pose service's model: BlazePose heavy (33 body landmarks), run by MediaPipe's solution
 with its person detector, and directly (LiteRT) on a region of interest."""
 
-from shared.models import BLAZEPOSE, check_file, model_loader
+from shared.infra.model_registry import BLAZEPOSE, check_file, model_loader
 
 
 @model_loader(BLAZEPOSE)

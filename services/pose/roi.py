@@ -11,25 +11,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from services.pose.body import LANDMARKS
 from services.pose.models import landmark_model
-from shared.boxes import holds
-from shared.schemas import Box, Keypoint
+from services.pose.settings import pose_settings
+from shared.domain.body import LANDMARKS
+from shared.domain.boxes import holds
+from shared.domain.records import Box, Keypoint
+from shared.infra.model_registry import BLAZEPOSE
 
-SIDE = 256  # the model's square input, in pixels
-# Where a body lies under its face, in face heights: its centre (the hips) this far below
-# the face, inside a square region this wide. A standing adult's hips are about 3 heads
-# below the face and the whole body 7-8 heads tall; the nearer and wider guesses cover a
-# seated or a close, cut-off person.
-GUESSES = ((3.0, 9.0), (2.0, 6.0), (4.0, 12.0))
-# A body belongs to the face when its nose lands on the face box grown by this share.
-NOSE_MARGIN = 0.5
-# The model's own confidence that a body is in the region; the solution uses 0.5 too.
-MIN_PRESENCE = 0.5
-# A region has settled when refining it moves its centre by at most this share of its
-# side; a guess that has not settled after MAX_STEPS model calls is dropped.
-SETTLED = 0.05
-MAX_STEPS = 4
+SIDE = BLAZEPOSE.input_size  # the model's square input, in pixels
 
 
 class Region(NamedTuple):
@@ -43,11 +32,12 @@ def body_under_face(rgb: np.ndarray, face: Box) -> list[Keypoint] | None:
     """The 33 keypoints of the body whose nose is on this face, or None when none is. Each
     guessed region is refined from the landmarks it gives, as the solution tracks, until
     it stays put; the first guess that settles on a body with its nose on the face wins."""
+    s = pose_settings()
     x0, y0, x1, y1 = face
     fx, fy, size = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
-    for down, wide in GUESSES:
+    for down, wide in s.face_body_guesses:
         points = _settled(rgb, Region(fx, fy + down * size, wide * size, 0.0))
-        if points is not None and holds(face, points[0, 0], points[0, 1], NOSE_MARGIN):
+        if points is not None and holds(face, points[0, 0], points[0, 1], s.face_nose_margin):
             return [
                 Keypoint(name=name, x=float(x), y=float(y), z=float(z), visibility=float(v))
                 for name, (x, y, z, v) in zip(LANDMARKS, points[:33, :4])
@@ -56,14 +46,15 @@ def body_under_face(rgb: np.ndarray, face: Box) -> list[Keypoint] | None:
 
 
 def _settled(rgb: np.ndarray, region: Region) -> np.ndarray | None:
-    """The landmarks once the region they give stays within SETTLED of the region they came
-    from, or None when the model sees no body or the region keeps moving."""
-    for _ in range(MAX_STEPS):
+    """The landmarks once the region they give stays within face_region_settled of the region
+    they came from, or None when the model sees no body or the region keeps moving."""
+    s = pose_settings()
+    for _ in range(s.face_region_steps):
         presence, points = landmarks(rgb, region)
-        if presence < MIN_PRESENCE:
+        if presence < s.face_body_presence:
             return None
         moved, region = region, region_of(points)
-        if math.hypot(region.cx - moved.cx, region.cy - moved.cy) <= SETTLED * region.side:
+        if math.hypot(region.cx - moved.cx, region.cy - moved.cy) <= s.face_region_settled * region.side:
             return points
     return None
 

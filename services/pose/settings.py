@@ -1,4 +1,4 @@
-"""The pose stage's thresholds (environment: CATALOG_POSE_<NAME>, e.g. CATALOG_POSE_VISIBLE=0.6)."""
+"""The pose stage's thresholds (environment: CATALOG_POSE_<NAME>, e.g. CATALOG_POSE_MAX_PEOPLE=8)."""
 
 from functools import cache
 
@@ -9,9 +9,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class PoseSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CATALOG_POSE_")
 
-    # BlazePose still places points outside the frame or behind the body, with low
-    # visibility; below this a point is treated as not seen.
-    visible: float = Field(0.5, ge=0, le=1)
     # Share of a body's torso the person matte must cover for the body to count.
     torso_coverage: float = Field(0.5, ge=0, le=1)
     # The same for a body found under a face (detect's face_matte_min): the face is evidence
@@ -24,9 +21,26 @@ class PoseSettings(BaseSettings):
     # A body found again through the grey patch overlaps a found one by this share of the
     # smaller box: the search stops there.
     same_person_overlap: float = Field(0.6, ge=0, le=1)
+    # A faceless body with this share of its box inside a body with a face is part of it:
+    # a raised leg or arm read as a body of its own (seen in groups).
+    limb_inside: float = Field(0.9, ge=0, le=1)
     # A face is someone found already when their nose is on its box grown by this share;
     # any other face on the person matte is looked under for a body of its own.
     face_claim_margin: float = Field(0.2, ge=0)
+    # Where a body lies under a face the search missed (services/pose/roi.py), in face
+    # heights: its centre (the hips) this far below the face, inside a square region this
+    # wide, tried in order. A standing adult's hips are about 3 heads below the face and the
+    # whole body 7-8 heads tall; the nearer and wider guesses cover a seated or a close,
+    # cut-off person.
+    face_body_guesses: tuple[tuple[float, float], ...] = ((3.0, 9.0), (2.0, 6.0), (4.0, 12.0))
+    # That body belongs to the face when its nose lands on the face box grown by this share.
+    face_nose_margin: float = Field(0.5, ge=0)
+    # The landmark model's own confidence that a body is in the region (the solution's is 0.5).
+    face_body_presence: float = Field(0.5, ge=0, le=1)
+    # A region has settled when refining it from its landmarks moves its centre by at most
+    # this share of its side; a guess not settled after this many model calls is dropped.
+    face_region_settled: float = Field(0.05, ge=0)
+    face_region_steps: int = Field(4, ge=1)
     # The grey margin (share of the long side) of the retry for a person who fills the frame.
     margin_share: float = Field(0.25, ge=0)
     # That retry runs only where the person matte (at torso_coverage) covers this share of
@@ -43,7 +57,7 @@ class PoseSettings(BaseSettings):
     # Below this the classifier has no opinion on which kind of garment a crop shows.
     garment_min_score: float = Field(0.05, ge=0, le=1)
     # A top's or a bottom's kind: p proportional to (share + 0.02) ** slope * exp(bias[kind])
-    # (services/pose/kinds.py), fitted by bench/garment_kinds.py on the 69 labelled tops and
+    # (services/pose/garment_kinds.py), fitted by bench/garment_kinds.py on the 69 labelled tops and
     # bottoms of the public and dev photos' main people. There the classifier alone called
     # 16 of them swimwear (4 were) and no dress's lower half a dress; left out one photo at a
     # time, the model gets 0.783 of the kinds right, the classifier alone 0.536. Slope 1 and

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.pose.logic import find_people, garment_items
-from shared.imageio import read_array
-from shared.stage import FACES, PERSON_MATTE, StepContext, register_step
+from services.pose.garments import garment_items
+from services.pose.people import find_people
+from shared.engine.stage import FACES, PERSON_MATTE, StepContext
+from shared.infra.imageio import read_array
 
 
-@register_step("pose")
-def step_pose(ctx: StepContext) -> None:
+def run(ctx: StepContext) -> None:
     rgb, state = ctx.rgb, ctx.state
     with ctx.timed("pose"):
         # A photo detect saw before it looked for faces (a task redelivered across an upgrade)
@@ -23,4 +23,3 @@ def step_pose(ctx: StepContext) -> None:
         state.people = people
         state.kind = "person" if people else "product"
         state.items, state.skipped = garment_items(rgb, people, ctx.options) if people else ([], [])
-    ctx.finish("pose")

@@ -1,10 +1,11 @@
-"""The pose service's Celery task (queue `pose`):
+"""The pose worker: the Celery task of the pose stage, on its own queue.
 
 celery -A services.pose.tasks worker -Q pose --concurrency 1 --prefetch-multiplier 1 -n pose@%h
 """
 
-from services.pose import step  # noqa: F401  (registers the pose step)
-from shared.celery_app import app  # noqa: F401  (the app `celery -A` runs)
-from shared.worker import stage_task
+from shared.engine.celery_app import app
+from shared.engine.worker import stage_task
+
+__all__ = ["app", "pose"]  # the app `celery -A` runs, and its task
 
 pose = stage_task("pose")

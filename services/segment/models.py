@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from services.segment.settings import segment_settings
-from shared.models import ISNET, ISNET_INT8, check_file, checksum_problems, model_loader, onnx_providers
+from shared.infra.model_registry import ISNET, ISNET_INT8, check_file, checksum_problems, model_loader, onnx_providers
 
 log = logging.getLogger(__name__)
 

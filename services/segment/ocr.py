@@ -14,7 +14,7 @@ import numpy as np
 
 from services.segment.models import threads
 from services.segment.settings import segment_settings
-from shared.models import OCR_DETECT, OCR_READ, OCR_TURN, check_file, model_loader
+from shared.infra.model_registry import OCR_DETECT, OCR_READ, OCR_TURN, check_file, model_loader
 
 MIN_LINE_SCORE = 0.8  # the reader's own confidence in a line: below it, mostly misreadings
 

@@ -15,7 +15,7 @@ from scipy.ndimage import binary_fill_holes
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from services.segment.settings import segment_settings
-from shared.schemas import ITEM_ALPHA
+from shared.domain.records import ITEM_ALPHA
 
 WORK_SIDE = 256  # the background is judged on a small copy: it is plain, and this is fast
 EDGE = 3  # pixels of the small copy's border that sample the background

@@ -8,7 +8,7 @@ mirrored), never on the photos anything checks the matte against. The result is 
 (.xml graph, .bin weights). Keeping layers in fp32 (the first convolution and the output head,
 or the whole full-resolution decoder) did not raise the worst photo's agreement with fp32
 (bench/README.md), so every layer is int8; the photos where int8 is unsure get the fp32 matte
-instead (services.segment.logic.matte).
+instead (services.segment.matte.matte).
 
 Before it is used, the int8 matte is checked against the fp32 one on the test fixtures
 (IoU at alpha 0.5). Only a file that passes gets its checksums recorded, and only a recorded
@@ -24,10 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-from services.segment.logic import isnet_input, mask_iou, matte
+from services.segment.matte import isnet_input, mask_iou, matte
 from services.segment.models import compile_openvino
-from shared.models import ISNET, ISNET_INT8, check_file, checksum_problems, checksum_record, record_checksums
-from shared.settings import PROJECT_ROOT
+from shared.infra.model_registry import (
+    ISNET,
+    ISNET_INT8,
+    check_file,
+    checksum_problems,
+    checksum_record,
+    record_checksums,
+)
+from shared.infra.settings import PROJECT_ROOT
 
 CALIBRATION_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field")
 CALIBRATION_EXTRA = ("ihc", "retina", "color", "logo")
@@ -75,7 +82,7 @@ def quantize(target: Path) -> None:
 def check(model: Path) -> list[tuple[str, float]]:
     """IoU at alpha 0.5 of the int8 model's matte against the fp32 one, per check photo that
     has something salient (a fp32 matte over at least 0.5% of the photo)."""
-    from shared.imageio import read_image
+    from shared.infra.imageio import read_image
 
     compiled = compile_openvino(model)
     results = []

@@ -1,7 +1,7 @@
 """The segment step: ISNet's soft matte (fp32 or int8: services.segment.models). A person
 photo keeps it whole (8-bit) for the garment cutouts and colours. A product photo is split
 into instances, each cut out (RGBA, kept for the colour step) and filed under a catalog
-category (services.segment.naming: the classifier, and the text on a pack where it can
+category (services.segment.category: the classifier, and the text on a pack where it can
 change the answer); a photo where nothing stands out (a scene, a texture) is one
 whole-photo item."""
 
@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.segment.logic import Instance, matte, split_instances
-from services.segment.naming import name_product
+from services.segment.category import name_product
+from services.segment.matte import Instance, matte, split_instances
 from services.segment.plain_background import completed_on_plain_background
-from shared.classifier import imagenet_probs
-from shared.imageio import array_bytes, cutout, on_white, png_bytes
-from shared.schemas import ItemState
-from shared.stage import MATTE, StepContext, register_step
+from shared.domain.classifier import imagenet_probs
+from shared.domain.records import ItemState
+from shared.engine.stage import MATTE, StepContext
+from shared.infra.imageio import array_bytes, cutout, on_white, png_bytes
 
 
-@register_step("segment")
-def step_segment(ctx: StepContext) -> None:
+def run(ctx: StepContext) -> None:
     rgb, state = ctx.rgb, ctx.state
     if state.kind == "person":
         with ctx.timed("segment"):
             alpha = matte(rgb)
         ctx.files.put_work(MATTE, array_bytes((np.clip(alpha, 0, 1) * 255).round().astype(np.uint8)))
-        ctx.finish("segment")
         return
     h, w = rgb.shape[:2]
     with ctx.timed("segment"):
@@ -57,4 +55,3 @@ def step_segment(ctx: StepContext) -> None:
                 )
             )
     state.items = items
-    ctx.finish("segment")

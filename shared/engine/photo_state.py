@@ -1,0 +1,58 @@
+"""The state of one photo between two stages, and its manifest record once its steps ran."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from shared.domain.records import ImageRecord, ItemState, Person, Skipped
+from shared.domain.review import reviewed_item
+from shared.domain.styles import StyleRef
+from shared.engine.chain import FIRST_STAGE, Stage, next_stage
+
+
+class PhotoState(BaseModel):
+    """Everything known about one photo between two stages (small: no pixels). The stages
+    exchange it and blob keys, never pixels (shared.engine.stage)."""
+
+    source: str  # the file name or path the user gave
+    slug: str  # the photo's folder in the catalog
+    kind: Literal["person", "product"] | None = None
+    width: int | None = None
+    height: int | None = None
+    people: list[Person] = Field(default_factory=list)
+    items: list[ItemState] = Field(default_factory=list)
+    skipped: list[Skipped] = Field(default_factory=list)
+    style: StyleRef | None = None
+    preview: str | None = None
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    done: list[Stage] = Field(default_factory=list)  # stages finished, in order
+
+    def next_stage(self, after: Stage | None = None) -> Stage | None:
+        """The stage that follows `after` for this photo (detect first; None at the end)."""
+        if after is None:
+            return FIRST_STAGE
+        try:
+            return next_stage(self.kind, self.done, after)
+        except ValueError as exc:
+            raise ValueError(f"{self.source}: {exc}") from None
+
+
+def photo_record(state: PhotoState, source: str | None = None) -> ImageRecord:
+    """The manifest record of a photo whose steps all ran, its items flagged for review
+    where the product is unsure of them (shared.domain.review)."""
+    return ImageRecord(
+        source=state.source if source is None else source,
+        status="ok",
+        kind=state.kind,
+        width=state.width,
+        height=state.height,
+        people=len(state.people),
+        preview=state.preview,
+        keypoints=[p.keypoints for p in state.people] if state.kind == "person" else None,
+        items=[reviewed_item(i) for i in state.items],
+        style=state.style,
+        skipped=state.skipped,
+        timings_ms=state.timings_ms,
+    )
