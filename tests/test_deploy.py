@@ -360,6 +360,12 @@ def test_gateway(rendered):
     assert readers == ["gateway"]
     ingress = by_kind(objects, "Ingress")["gateway"]
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "gateway"
+    # Every container reads the ConfigMap, which turns JSON logs on for the log collector.
+    assert by_kind(objects, "ConfigMap")["catalog-config"]["data"]["CATALOG_LOG_FORMAT"] == "json"
+    for dname, dep in by_kind(objects, "Deployment").items():
+        if dname != "redis":
+            refs = [s.get("configMapRef", {}).get("name") for s in only_container(dep).get("envFrom", [])]
+            assert "catalog-config" in refs, dname
 
 
 def test_redis_persists(rendered):
@@ -510,6 +516,7 @@ def test_compose_services(compose):
         service = services[sname]
         assert service["depends_on"]["redis"]["condition"] == "service_healthy", sname
         assert service["environment"]["CATALOG_REDIS_URL"] == "redis://redis:6379/0", sname
+        assert service["environment"]["CATALOG_LOG_FORMAT"] == "json", sname  # one JSON object per line
         assert service["image"] == "catalog:cpu" and service["build"]["dockerfile"] == "docker/Dockerfile", sname
         if sname != "flower":
             assert {"type": "volume", "source": "blobs", "target": "/data/blobs"}.items() <= \
