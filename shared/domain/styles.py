@@ -47,7 +47,6 @@ Reference = Literal[
 # head: the head's height (crown to chin) estimated from the face; torso: shoulders to
 # hips; percent: of the output's height.
 Unit = Literal["head", "torso", "percent"]
-OutputName = Literal["look", "top", "bottom", "headwear", "shoes"]
 # skip: the output is not made, with the reason on the photo; pad: where the crop leaves
 # the photo it is filled with the background (a reference not seen still skips);
 # best-effort: the crop is moved into the photo, and a missing reference falls back to
