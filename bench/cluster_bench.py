@@ -35,7 +35,8 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import PHOTOS, RESULTS, photos  # noqa: E402
+from _common import PHOTOS, RESULTS, photos  # noqa: E402
+
 from catalog.client import CatalogClient  # noqa: E402
 from catalog.local_cluster import LocalCluster, free_port  # noqa: E402
 from catalog.runner import run  # noqa: E402

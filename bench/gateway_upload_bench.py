@@ -38,10 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _common import RESULTS, code_version, loadavg  # noqa: E402
 from cluster import running_redis, stop  # noqa: E402
+from cluster_bench import percentile  # noqa: E402
 
-from bench._common import RESULTS, code_version, loadavg  # noqa: E402
-from bench.cluster_bench import percentile  # noqa: E402
 from catalog.local_cluster import die_with_parent, free_port  # noqa: E402
 
 PHOTO = ROOT / "tests" / "fixtures" / "cosmetics_white_bg_06.jpg"

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import FIXTURES
+from conftest import FIXTURES
 
 LABELS = [
     {"file": "person_fullbody_scene_12.jpg", "kind": "person", "persons": 1,

@@ -7,12 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import PUBLIC
 
 from services.detect.evidence import faces_on_people, person_matte
 from services.pose.people import estimate_people, find_people
 from services.pose.roi import body_under_face
 from shared.infra.imageio import read_image
-from tests.conftest import PUBLIC
 
 DEV = PUBLIC.parent / "dev"
 

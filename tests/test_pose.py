@@ -11,6 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import PUBLIC
 from skimage import data as samples
 from skimage.color import deltaE_ciede2000, rgb2lab
 
@@ -19,7 +20,6 @@ from services.pose.people import estimate_people
 from services.pose.settings import pose_settings
 from shared.domain.body import ASPECTS, LANDMARKS, body_settings, frame, garment_regions
 from shared.infra.imageio import read_image
-from tests.conftest import PUBLIC
 
 # Keypoints each garment crop must show (when BlazePose sees them).
 GARMENT_KEYPOINTS = {
