@@ -80,10 +80,16 @@ def main() -> int:
         if not reference.any():
             continue
         solid, soft = float((small > 0.5).mean()), float(((small > 0.1) & (small < 0.9)).mean())
-        rows.append({"photo": path.name, "u2netp_ms": round(u2_ms), "int8_ms": round(int8_ms),
-                     "iou_u2netp": round(mask_iou(full > 0.5, reference), 4),
-                     "iou_int8": round(mask_iou(int8, reference), 4),
-                     "soft_share": round(soft / max(solid, 1e-4), 4)})
+        rows.append(
+            {
+                "photo": path.name,
+                "u2netp_ms": round(u2_ms),
+                "int8_ms": round(int8_ms),
+                "iou_u2netp": round(mask_iou(full > 0.5, reference), 4),
+                "iou_int8": round(mask_iou(int8, reference), 4),
+                "soft_share": round(soft / max(solid, 1e-4), 4),
+            }
+        )
         print(rows[-1], flush=True)
 
     int8_s = sum(r["int8_ms"] for r in rows) / 1000
@@ -91,22 +97,33 @@ def main() -> int:
     record["photos"] = len(rows)
     record["u2netp_ms"] = _common.summary([r["u2netp_ms"] for r in rows])
     record["int8_ms"] = _common.summary([r["int8_ms"] for r in rows])
-    record["iou_u2netp_all"] = {"mean": round(statistics.fmean(r["iou_u2netp"] for r in rows), 3),
-                                "min": min(r["iou_u2netp"] for r in rows)}
-    record["iou_int8_all"] = {"mean": round(statistics.fmean(r["iou_int8"] for r in rows), 3),
-                              "min": min(r["iou_int8"] for r in rows)}
+    record["iou_u2netp_all"] = {
+        "mean": round(statistics.fmean(r["iou_u2netp"] for r in rows), 3),
+        "min": min(r["iou_u2netp"] for r in rows),
+    }
+    record["iou_int8_all"] = {
+        "mean": round(statistics.fmean(r["iou_int8"] for r in rows), 3),
+        "min": min(r["iou_int8"] for r in rows),
+    }
     u2_iou = record["iou_u2netp_all"]
-    print(f"{len(rows)} photos: U2Netp IoU mean {u2_iou['mean']} min {u2_iou['min']}; "
-          f"int8 IoU mean {record['iou_int8_all']['mean']} min {record['iou_int8_all']['min']}; "
-          f"U2Netp median {record['u2netp_ms']['median']} ms, int8 median {record['int8_ms']['median']} ms")
+    print(
+        f"{len(rows)} photos: U2Netp IoU mean {u2_iou['mean']} min {u2_iou['min']}; "
+        f"int8 IoU mean {record['iou_int8_all']['mean']} min {record['iou_int8_all']['min']}; "
+        f"U2Netp median {record['u2netp_ms']['median']} ms, int8 median {record['int8_ms']['median']} ms"
+    )
     print(f"{'sure when soft/solid <=':>24} {'skip ISNet':>10} {'IoU mean':>8} {'IoU min':>8} {'time vs int8':>12}")
     record["cascades"] = []
     for share in SHARES:
         sure = [r for r in rows if r["soft_share"] <= share]
         cascade_s = u2_s + sum(r["int8_ms"] for r in rows if r["soft_share"] > share) / 1000
         ious = [r["iou_u2netp"] if r["soft_share"] <= share else r["iou_int8"] for r in rows]
-        line = {"share": share, "skip_isnet": len(sure), "iou_mean": round(statistics.fmean(ious), 3),
-                "iou_min": min(ious), "time_vs_int8": round(cascade_s / int8_s, 3)}
+        line = {
+            "share": share,
+            "skip_isnet": len(sure),
+            "iou_mean": round(statistics.fmean(ious), 3),
+            "iou_min": min(ious),
+            "time_vs_int8": round(cascade_s / int8_s, 3),
+        }
         record["cascades"].append(line)
         print(f"{share:>24} {len(sure):>10} {line['iou_mean']:>8} {line['iou_min']:>8} {line['time_vs_int8']:>11}x")
     record["rows"] = rows

@@ -101,8 +101,13 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=16, help="how many photos (sorted by name, evenly spread)")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--posts", type=int, default=5, help="POSTs per client")
-    parser.add_argument("--segment-processes", type=int, nargs="+", default=[1, 2],
-                        help="segment worker processes, one cluster run each (the last also times submits)")
+    parser.add_argument(
+        "--segment-processes",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="segment worker processes, one cluster run each (the last also times submits)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "cluster.json")
     args = parser.parse_args()
 
@@ -141,19 +146,28 @@ def main() -> int:
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cores": os.cpu_count(), "photos": n, "load_average_start": load_start, "load_average_end": os.getloadavg(),
+        "cores": os.cpu_count(),
+        "photos": n,
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg(),
         "in_process": {"seconds": round(local_s, 2), "images_per_s": round(n / local_s, 3)},
         "cluster": {
             f"{processes}_segment_processes": {
-                "seconds": round(seconds, 2), "images_per_s": round(n / seconds, 3), "status": job.status,
-                "failed": job.progress.failed, "over_in_process": round(local_s / seconds, 3),
+                "seconds": round(seconds, 2),
+                "images_per_s": round(n / seconds, 3),
+                "status": job.status,
+                "failed": job.progress.failed,
+                "over_in_process": round(local_s / seconds, 3),
             }
             for processes, (seconds, job) in clusters.items()
         },
         "submit_latency_ms": {
-            "clients": args.clients, "posts": len(latencies), "photo": files[0].name,
+            "clients": args.clients,
+            "posts": len(latencies),
+            "photo": files[0].name,
             "photo_kb": round(files[0].stat().st_size / 1024, 1),
-            "p50": round(percentile(latencies, 50) * 1000, 1), "p99": round(percentile(latencies, 99) * 1000, 1),
+            "p50": round(percentile(latencies, 50) * 1000, 1),
+            "p99": round(percentile(latencies, 99) * 1000, 1),
             "max": round(max(latencies) * 1000, 1),
         },
     }
@@ -162,8 +176,10 @@ def main() -> int:
     table.add_column("value", justify="right")
     table.add_row("in-process images/s", f"{result['in_process']['images_per_s']:.3f}")
     for processes, (seconds, _) in clusters.items():
-        table.add_row(f"cluster images/s, {processes} segment processes",
-                      f"{n / seconds:.3f} ({local_s / seconds:.2f}x in-process)")
+        table.add_row(
+            f"cluster images/s, {processes} segment processes",
+            f"{n / seconds:.3f} ({local_s / seconds:.2f}x in-process)",
+        )
     lat = result["submit_latency_ms"]
     table.add_row(f"submit latency p50 ({lat['clients']} clients)", f"{lat['p50']:.0f} ms")
     table.add_row(f"submit latency p99 ({lat['clients']} clients)", f"{lat['p99']:.0f} ms")

@@ -54,16 +54,42 @@ MAX_SIDE = 800
 NOISE_SIGMA = 4.0
 # name -> RGB; the group says which kind of colour it is.
 COLOURS = {
-    "saturated": {"red": (200, 30, 40), "orange": (235, 120, 20), "yellow": (240, 205, 40),
-                  "green": (40, 150, 60), "blue": (30, 90, 200), "purple": (120, 50, 160),
-                  "pink": (230, 90, 160), "teal": (20, 140, 140)},
-    "dark": {"black": (20, 20, 22), "navy": (25, 35, 75), "burgundy": (90, 20, 35),
-             "dark green": (25, 60, 35), "chocolate": (70, 40, 25), "charcoal": (50, 52, 58)},
-    "light": {"off-white": (242, 238, 228), "pastel pink": (245, 200, 210), "baby blue": (180, 210, 240),
-              "mint": (190, 235, 210), "cream": (245, 230, 190), "lavender": (215, 200, 235)},
-    "desaturated": {"grey": (128, 128, 128), "khaki": (165, 150, 115), "taupe": (130, 115, 100),
-                    "slate": (100, 115, 130), "olive drab": (110, 115, 80), "dusty rose": (180, 140, 140),
-                    "sage": (150, 165, 140), "stone": (190, 185, 175)},
+    "saturated": {
+        "red": (200, 30, 40),
+        "orange": (235, 120, 20),
+        "yellow": (240, 205, 40),
+        "green": (40, 150, 60),
+        "blue": (30, 90, 200),
+        "purple": (120, 50, 160),
+        "pink": (230, 90, 160),
+        "teal": (20, 140, 140),
+    },
+    "dark": {
+        "black": (20, 20, 22),
+        "navy": (25, 35, 75),
+        "burgundy": (90, 20, 35),
+        "dark green": (25, 60, 35),
+        "chocolate": (70, 40, 25),
+        "charcoal": (50, 52, 58),
+    },
+    "light": {
+        "off-white": (242, 238, 228),
+        "pastel pink": (245, 200, 210),
+        "baby blue": (180, 210, 240),
+        "mint": (190, 235, 210),
+        "cream": (245, 230, 190),
+        "lavender": (215, 200, 235),
+    },
+    "desaturated": {
+        "grey": (128, 128, 128),
+        "khaki": (165, 150, 115),
+        "taupe": (130, 115, 100),
+        "slate": (100, 115, 130),
+        "olive drab": (110, 115, 80),
+        "dusty rose": (180, 140, 140),
+        "sage": (150, 165, 140),
+        "stone": (190, 185, 175),
+    },
 }
 VARIANTS = ("ours", "ours-1thread", "ours-loose", "ct-photo-q1", "ct-photo-q10", "ct-crop-q1", "ct-crop-q10")
 
@@ -121,10 +147,20 @@ def make_cases(count: int, seed: int) -> list[dict]:
         img = bg.astype(np.float32)
         noise = rng.normal(0, NOISE_SIGMA, (int(mask.sum()), 3))
         img[mask] = np.asarray(colour, np.float32) + noise
-        cases.append({"id": i, "group": group, "colour": name, "rgb": colour, "background": bg_name,
-                      "shape": "ellipse" if i % 2 == 0 else "polygon", "size": f"{w}x{h}",
-                      "item_share": round(float(mask.mean()), 3),
-                      "image": np.clip(img.round(), 0, 255).astype(np.uint8), "mask": mask})
+        cases.append(
+            {
+                "id": i,
+                "group": group,
+                "colour": name,
+                "rgb": colour,
+                "background": bg_name,
+                "shape": "ellipse" if i % 2 == 0 else "polygon",
+                "size": f"{w}x{h}",
+                "item_share": round(float(mask.mean()), 3),
+                "image": np.clip(img.round(), 0, 255).astype(np.uint8),
+                "mask": mask,
+            }
+        )
     return cases
 
 
@@ -152,7 +188,9 @@ def main() -> None:
     args = parser.parse_args()
 
     record = _common.header("color_vs_colorthief")
-    record["versions"] = _common.versions("colorthief", "threadpoolctl", "scikit-learn", "scikit-image", "numpy", "pillow")
+    record["versions"] = _common.versions(
+        "colorthief", "threadpoolctl", "scikit-learn", "scikit-image", "numpy", "pillow"
+    )
     cases = make_cases(args.cases, args.seed)
     dominant_color(cases[0]["image"], cases[0]["mask"])  # warm-up (imports, first k-means)
 
@@ -181,9 +219,11 @@ def main() -> None:
         for variant, (colour, ms) in got.items():
             row[variant] = {"rgb": list(colour), "ms": round(ms, 1), "de2000": round(delta_e(colour, case["rgb"]), 2)}
         rows.append(row)
-        print(f"{case['id']:2} {case['colour']:12} {case['group']:11} on {case['background'][:26]:26} "
-              f"item {case['item_share']:.0%}  dE " + "  ".join(f"{v} {row[v]['de2000']:5.1f}" for v in VARIANTS),
-              flush=True)
+        print(
+            f"{case['id']:2} {case['colour']:12} {case['group']:11} on {case['background'][:26]:26} "
+            f"item {case['item_share']:.0%}  dE " + "  ".join(f"{v} {row[v]['de2000']:5.1f}" for v in VARIANTS),
+            flush=True,
+        )
 
     table = {}
     for variant in VARIANTS:
@@ -192,29 +232,45 @@ def main() -> None:
             "ms": _common.summary([r[variant]["ms"] for r in rows]),
             "de2000": _common.summary(errors),
             "share_de_below_5": round(float(np.mean(np.array(errors) < 5)), 3),
-            "median_de_by_group": {g: round(float(np.median([r[variant]["de2000"] for r in rows if r["group"] == g])), 2)
-                                   for g in COLOURS if any(r["group"] == g for r in rows)},
+            "median_de_by_group": {
+                g: round(float(np.median([r[variant]["de2000"] for r in rows if r["group"] == g])), 2)
+                for g in COLOURS
+                if any(r["group"] == g for r in rows)
+            },
         }
-    record.update({"cases": len(rows), "seed": args.seed,
-                   "noise_sigma": NOISE_SIGMA, "max_side": MAX_SIDE,
-                   "loose_mask_background_share_median":
-                       round(float(np.median([r["loose_mask_background_share"] for r in rows])), 3),
-                   "variants": {
-                       "ours": "dominant_color(rgb, mask=shape), k=5",
-                       "ours-1thread": "the same inside threadpoolctl.threadpool_limits(1)",
-                       "ours-loose": "dominant_color(rgb, mask=shape grown by 2% of the long side), k=5",
-                       "ct-photo-q1": "ColorThief(whole photo).get_color(quality=1), no mask",
-                       "ct-photo-q10": "ColorThief(whole photo).get_color(quality=10), no mask",
-                       "ct-crop-q1": "ColorThief(item's bounding-box crop).get_color(quality=1)",
-                       "ct-crop-q10": "ColorThief(item's bounding-box crop).get_color(quality=10)"},
-                   "summary": table, "per_case": rows})
+    record.update(
+        {
+            "cases": len(rows),
+            "seed": args.seed,
+            "noise_sigma": NOISE_SIGMA,
+            "max_side": MAX_SIDE,
+            "loose_mask_background_share_median": round(
+                float(np.median([r["loose_mask_background_share"] for r in rows])), 3
+            ),
+            "variants": {
+                "ours": "dominant_color(rgb, mask=shape), k=5",
+                "ours-1thread": "the same inside threadpoolctl.threadpool_limits(1)",
+                "ours-loose": "dominant_color(rgb, mask=shape grown by 2% of the long side), k=5",
+                "ct-photo-q1": "ColorThief(whole photo).get_color(quality=1), no mask",
+                "ct-photo-q10": "ColorThief(whole photo).get_color(quality=10), no mask",
+                "ct-crop-q1": "ColorThief(item's bounding-box crop).get_color(quality=1)",
+                "ct-crop-q10": "ColorThief(item's bounding-box crop).get_color(quality=10)",
+            },
+            "summary": table,
+            "per_case": rows,
+        }
+    )
 
-    print(f"\n{'variant':14}{'median ms':>10}{'mean ms':>9}{'dE median':>11}{'dE p90':>8}{'dE<5':>7}   "
-          + "  ".join(f"{g[:5]:>5}" for g in COLOURS))
+    print(
+        f"\n{'variant':14}{'median ms':>10}{'mean ms':>9}{'dE median':>11}{'dE p90':>8}{'dE<5':>7}   "
+        + "  ".join(f"{g[:5]:>5}" for g in COLOURS)
+    )
     for variant, s in table.items():
-        print(f"{variant:14}{s['ms']['median']:>10.1f}{s['ms']['mean']:>9.1f}{s['de2000']['median']:>11.2f}"
-              f"{s['de2000']['p90']:>8.2f}{s['share_de_below_5']:>7.0%}   "
-              + "  ".join(f"{s['median_de_by_group'].get(g, float('nan')):>5.1f}" for g in COLOURS))
+        print(
+            f"{variant:14}{s['ms']['median']:>10.1f}{s['ms']['mean']:>9.1f}{s['de2000']['median']:>11.2f}"
+            f"{s['de2000']['p90']:>8.2f}{s['share_de_below_5']:>7.0%}   "
+            + "  ".join(f"{s['median_de_by_group'].get(g, float('nan')):>5.1f}" for g in COLOURS)
+        )
     print("(last columns: median dE by colour group)")
     _common.write("color_vs_colorthief", record, args.out)
 

@@ -43,8 +43,12 @@ from shared.engine.jobs.store import JobStore  # noqa: E402
 from shared.infra.storage import BlobStore  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
-FAST_RECOVERY = {"CATALOG_HEARTBEAT_S": "1", "CATALOG_STALL_AFTER_S": "6", "CATALOG_SWEEP_INTERVAL_S": "2",
-                 "CATALOG_REDIS_WAIT_S": "90"}
+FAST_RECOVERY = {
+    "CATALOG_HEARTBEAT_S": "1",
+    "CATALOG_STALL_AFTER_S": "6",
+    "CATALOG_SWEEP_INTERVAL_S": "2",
+    "CATALOG_REDIS_WAIT_S": "90",
+}
 
 
 def small_photos(count: int = 4, side: int = 320) -> list[tuple[str, bytes]]:
@@ -140,8 +144,13 @@ class BlobMount:
     def __init__(self, folder: Path):
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.ok = os.geteuid() == 0 and subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=400m", "tmpfs", str(folder)], capture_output=True).returncode == 0
+        self.ok = (
+            os.geteuid() == 0
+            and subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", "size=400m", "tmpfs", str(folder)], capture_output=True
+            ).returncode
+            == 0
+        )
 
     def read_only(self, seconds: float) -> None:
         subprocess.run(["mount", "-o", "remount,ro", str(self.folder)], check=True)
@@ -196,8 +205,12 @@ def main() -> int:
     for c in clients:
         c.start()
 
-    kinds = [f"kill-child-{q}" for q in QUEUES] + [f"kill-worker-{q}" for q in QUEUES] + \
-        ["restart-redis", "kill-gateway-mid-upload"] + (["blobs-read-only", "blobs-full"] if mount.ok else [])
+    kinds = (
+        [f"kill-child-{q}" for q in QUEUES]
+        + [f"kill-worker-{q}" for q in QUEUES]
+        + ["restart-redis", "kill-gateway-mid-upload"]
+        + (["blobs-read-only", "blobs-full"] if mount.ok else [])
+    )
     injected: Counter[str] = Counter()
     try:
         time.sleep(20)  # work in flight first
@@ -221,9 +234,12 @@ def main() -> int:
     cluster.stop()
     mount.close()
     result = {
-        "faults_injected": sum(injected.values()), "by_kind": dict(injected),
-        "jobs_accepted": len(accepted), "photos_accepted": sum(accepted.values()),
-        "photos_finished": finished, "photos_lost": lost,
+        "faults_injected": sum(injected.values()),
+        "by_kind": dict(injected),
+        "jobs_accepted": len(accepted),
+        "photos_accepted": sum(accepted.values()),
+        "photos_finished": finished,
+        "photos_lost": lost,
         "client_retries": sum(c.retries for c in clients),
     }
     print(json.dumps(result, indent=2))

@@ -68,8 +68,11 @@ def theoretical_peak(fma_units: int | None, measured_clock_ghz: float | None = N
     if "avx512f" in flags:
         width, per_unit = 512, 32
         units = fma_units or (1 if amd else 2)
-        why = ("AMD with AVX-512 (Zen 4): 2 x 256-bit FMA pipes = 1 x 512-bit equivalent" if amd
-               else "Intel with AVX-512: 2 x 512-bit FMA units assumed")
+        why = (
+            "AMD with AVX-512 (Zen 4): 2 x 256-bit FMA pipes = 1 x 512-bit equivalent"
+            if amd
+            else "Intel with AVX-512: 2 x 512-bit FMA units assumed"
+        )
     elif "fma" in flags:
         width, per_unit, units, why = 256, 16, fma_units or 2, "AVX2 FMA: 2 x 256-bit FMA units assumed"
     else:
@@ -80,11 +83,18 @@ def theoretical_peak(fma_units: int | None, measured_clock_ghz: float | None = N
     clock = measured_clock_ghz or nominal
     per_cycle = per_unit * units
     return {
-        "cpu": cpu["model"], "cores": cpu["cores"], "clock_ghz": round(clock, 3),
-        "clock_source": ("measured by the FMA microbenchmark's dependent-add chain" if measured_clock_ghz
-                         else "cpu MHz in /proc/cpuinfo (nominal; boost not visible under the hypervisor)"),
+        "cpu": cpu["model"],
+        "cores": cpu["cores"],
+        "clock_ghz": round(clock, 3),
+        "clock_source": (
+            "measured by the FMA microbenchmark's dependent-add chain"
+            if measured_clock_ghz
+            else "cpu MHz in /proc/cpuinfo (nominal; boost not visible under the hypervisor)"
+        ),
         "nominal_clock_ghz": round(nominal, 3),
-        "fma_width_bits": width, "fma_units_per_core": units, "flops_per_cycle_per_core": per_cycle,
+        "fma_width_bits": width,
+        "fma_units_per_core": units,
+        "flops_per_cycle_per_core": per_cycle,
         "assumption": why,
         "gflops": round(cpu["cores"] * clock * per_cycle, 1),
         "gflops_at_nominal_clock": round(cpu["cores"] * nominal * per_cycle, 1),
@@ -98,7 +108,10 @@ def measured_peak(n: int = 4096, repeats: int = 3) -> dict:
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)
     out = {}
-    for name, mm, x, y in (("numpy", np.matmul, a, b), ("torch", torch.matmul, torch.from_numpy(a), torch.from_numpy(b))):
+    for name, mm, x, y in (
+        ("numpy", np.matmul, a, b),
+        ("torch", torch.matmul, torch.from_numpy(a), torch.from_numpy(b)),
+    ):
         mm(x, y)  # warm-up
         best = min(_seconds(lambda: mm(x, y)) for _ in range(repeats))
         out[f"{name}_gflops"] = round(flops / best / 1e9, 1)
@@ -163,15 +176,18 @@ def fma_microbench(repeats: int = 3) -> dict | None:
         runs = {}
         for threads in (1, os.cpu_count()):
             env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-            out = [subprocess.run([str(exe)], env=env, capture_output=True, text=True, check=True).stdout.split()
-                   for _ in range(repeats)]
+            out = [
+                subprocess.run([str(exe)], env=env, capture_output=True, text=True, check=True).stdout.split()
+                for _ in range(repeats)
+            ]
             runs[threads] = (max(float(o[0]) for o in out), max(float(o[1]) for o in out))
     clock = max(c for c, _ in runs.values())
     one, all_cores = runs[1][1], runs[os.cpu_count()][1]
     return {
         "how": "gcc -O2 -mavx512f -fopenmp: 4 dependent adds per loop for the clock; 12 independent "
-               f"_mm512_fmadd_ps chains per thread for FMA throughput; best of {repeats}",
-        "clock_ghz": round(clock, 3), "fma_gflops_1_thread": round(one, 1),
+        f"_mm512_fmadd_ps chains per thread for FMA throughput; best of {repeats}",
+        "clock_ghz": round(clock, 3),
+        "fma_gflops_1_thread": round(one, 1),
         f"fma_gflops_{os.cpu_count()}_threads": round(all_cores, 1),
         "flops_per_cycle_per_core": round(one / clock, 1),
         "gflops": round(all_cores, 1),
@@ -199,8 +215,7 @@ def isnet_flops(path: Path) -> dict:
 
     model = shape_inference.infer_shapes(onnx.load(str(path)), data_prop=True)
     g = model.graph
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in [*g.value_info, *g.input, *g.output]}
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*g.value_info, *g.input, *g.output]}
     weights = {w.name: list(numpy_helper.to_array(w).shape) for w in g.initializer}
     conv, element, per_op = 0, Counter(), Counter()
     for node in g.node:
@@ -225,8 +240,13 @@ def isnet_flops(path: Path) -> dict:
                 count *= int(np.prod(attrs["kernel_shape"]))
             element[node.op_type] += count
             per_op[node.op_type] += 1
-    return {"input": "1x3x1024x1024", "conv_flops": conv, "element_ops": dict(element),
-            "element_ops_total": sum(element.values()), "ops": dict(per_op)}
+    return {
+        "input": "1x3x1024x1024",
+        "conv_flops": conv,
+        "element_ops": dict(element),
+        "element_ops_total": sum(element.values()),
+        "ops": dict(per_op),
+    }
 
 
 def efficientnet_flops() -> dict:
@@ -240,8 +260,12 @@ def efficientnet_flops() -> dict:
     with torch.inference_mode(), counter:
         model(torch.zeros(1, 3, 260, 260))
     by_op = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
-    return {"input": "1x3x260x260", "conv_flops": counter.get_total_flops(), "by_aten_op": by_op,
-            "element_ops": "not counted by FlopCounterMode (BN, swish/relu6, adds): small next to the convs"}
+    return {
+        "input": "1x3x260x260",
+        "conv_flops": counter.get_total_flops(),
+        "by_aten_op": by_op,
+        "element_ops": "not counted by FlopCounterMode (BN, swish/relu6, adds): small next to the convs",
+    }
 
 
 def tflite_flops(path: Path) -> dict:
@@ -254,8 +278,13 @@ def tflite_flops(path: Path) -> dict:
     model = tflite.Model.GetRootAsModel(path.read_bytes(), 0)
     sg = model.Subgraphs(0)
     shape = lambda i: [int(d) for d in sg.Tensors(i).ShapeAsNumpy()]  # noqa: E731
-    op_name = lambda op: names.get(max(model.OperatorCodes(op.OpcodeIndex()).BuiltinCode(),  # noqa: E731
-                                       model.OperatorCodes(op.OpcodeIndex()).DeprecatedBuiltinCode()), "?")
+    op_name = lambda op: names.get(
+        max(
+            model.OperatorCodes(op.OpcodeIndex()).BuiltinCode(),  # noqa: E731
+            model.OperatorCodes(op.OpcodeIndex()).DeprecatedBuiltinCode(),
+        ),
+        "?",
+    )
     operators = [sg.Operators(i) for i in range(sg.OperatorsLength())]
     producer = {op.Outputs(j): op for op in operators for j in range(op.OutputsLength())}
 
@@ -289,10 +318,15 @@ def tflite_flops(path: Path) -> dict:
         macs[name] += n
         nonzero[name] += n * density(op.Inputs(1))
     inp = shape(sg.Inputs(0))
-    return {"input": "x".join(map(str, inp)), "conv_flops": 2 * sum(macs.values()),
-            "conv_flops_nonzero_weights": int(2 * sum(nonzero.values())),
-            "macs_by_op": dict(macs), "element_ops": dict(element),
-            "element_ops_total": sum(element.values()), "ops": dict(ops)}
+    return {
+        "input": "x".join(map(str, inp)),
+        "conv_flops": 2 * sum(macs.values()),
+        "conv_flops_nonzero_weights": int(2 * sum(nonzero.values())),
+        "macs_by_op": dict(macs),
+        "element_ops": dict(element),
+        "element_ops_total": sum(element.values()),
+        "ops": dict(ops),
+    }
 
 
 # --- timing -------------------------------------------------------------------------------
@@ -351,7 +385,9 @@ def time_tflite(path: Path, rgb: np.ndarray, runs: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10, help="timed runs per model (ISNet: a third of them, at least 3)")
+    parser.add_argument(
+        "--runs", type=int, default=10, help="timed runs per model (ISNet: a third of them, at least 3)"
+    )
     parser.add_argument("--fma-units", type=int, default=None, help="override the assumed FMA units per core")
     parser.add_argument("--photo", type=Path, default=DEFAULT_PHOTO)
     parser.add_argument("--out", type=Path, default=None)
@@ -364,7 +400,9 @@ def main() -> None:
     from shared.infra.model_registry import ISNET, check_file
 
     record = _common.header("flops")
-    record["versions"] = _common.versions("onnxruntime", "onnx", "torch", "mediapipe", "ai-edge-litert", "tflite", "numpy")
+    record["versions"] = _common.versions(
+        "onnxruntime", "onnx", "torch", "mediapipe", "ai-edge-litert", "tflite", "numpy"
+    )
     record["threads"] = {"torch": torch.get_num_threads(), "onnxruntime": "intra_op = os.cpu_count()", "litert": 2}
     rgb = read_image(args.photo)
     mp_root = Path(mediapipe.__file__).parent
@@ -384,31 +422,49 @@ def main() -> None:
     for name, (count, timer) in models.items():
         ms = timer()
         achieved = count["conv_flops"] / (ms / 1000) / 1e9
-        rows[name] = {**count, "ms": ms, "achieved_gflops": round(achieved, 2),
-                      "share_of_theoretical_peak": round(achieved / theoretical["gflops"], 3),
-                      "share_of_measured_peak": round(achieved / measured["gflops"], 3)}
+        rows[name] = {
+            **count,
+            "ms": ms,
+            "achieved_gflops": round(achieved, 2),
+            "share_of_theoretical_peak": round(achieved / theoretical["gflops"], 3),
+            "share_of_measured_peak": round(achieved / measured["gflops"], 3),
+        }
         if count.get("conv_flops_nonzero_weights", count["conv_flops"]) != count["conv_flops"]:
-            rows[name]["achieved_gflops_nonzero_weights"] = round(count["conv_flops_nonzero_weights"] / (ms / 1000) / 1e9, 2)
+            rows[name]["achieved_gflops_nonzero_weights"] = round(
+                count["conv_flops_nonzero_weights"] / (ms / 1000) / 1e9, 2
+            )
         print(f"  {name}: {count['conv_flops'] / 1e9:.2f} GFLOPs, {ms:.1f} ms", flush=True)
 
-    record.update({"photo": args.photo.name, "peak": {"theoretical": theoretical, "measured": measured}, "models": rows})
-    print(f"\npeak, theoretical: {theoretical['cores']} cores x {theoretical['clock_ghz']} GHz x "
-          f"{theoretical['flops_per_cycle_per_core']} FLOPs/cycle = {theoretical['gflops']} GFLOP/s "
-          f"({theoretical['assumption']}; clock: {theoretical['clock_source']}; at the nominal "
-          f"{theoretical['nominal_clock_ghz']} GHz: {theoretical['gflops_at_nominal_clock']} GFLOP/s)")
-    print(f"peak, measured ({measured['how']}): numpy {measured['numpy_gflops']}, torch {measured['torch_gflops']} GFLOP/s")
+    record.update(
+        {"photo": args.photo.name, "peak": {"theoretical": theoretical, "measured": measured}, "models": rows}
+    )
+    print(
+        f"\npeak, theoretical: {theoretical['cores']} cores x {theoretical['clock_ghz']} GHz x "
+        f"{theoretical['flops_per_cycle_per_core']} FLOPs/cycle = {theoretical['gflops']} GFLOP/s "
+        f"({theoretical['assumption']}; clock: {theoretical['clock_source']}; at the nominal "
+        f"{theoretical['nominal_clock_ghz']} GHz: {theoretical['gflops_at_nominal_clock']} GFLOP/s)"
+    )
+    print(
+        f"peak, measured ({measured['how']}): numpy {measured['numpy_gflops']}, torch {measured['torch_gflops']} GFLOP/s"
+    )
     if fma := measured["fma_microbench"]:
-        print(f"FMA microbench: clock {fma['clock_ghz']} GHz, {fma['flops_per_cycle_per_core']} FLOPs/cycle/core, "
-              f"{fma['fma_gflops_1_thread']} GFLOP/s on 1 thread, {fma['gflops']} on all cores")
+        print(
+            f"FMA microbench: clock {fma['clock_ghz']} GHz, {fma['flops_per_cycle_per_core']} FLOPs/cycle/core, "
+            f"{fma['fma_gflops_1_thread']} GFLOP/s on 1 thread, {fma['gflops']} on all cores"
+        )
     print(f"\n{'model':26}{'input':>14}{'GFLOPs':>9}{'elem Mops':>11}{'ms':>9}{'GFLOP/s':>9}{'% theo':>8}{'% meas':>8}")
     for name, r in rows.items():
         elem = r["element_ops_total"] / 1e6 if isinstance(r.get("element_ops_total"), int) else float("nan")
-        print(f"{name:26}{r['input']:>14}{r['conv_flops'] / 1e9:>9.2f}{elem:>11.1f}{r['ms']:>9.1f}"
-              f"{r['achieved_gflops']:>9.1f}{r['share_of_theoretical_peak']:>8.1%}{r['share_of_measured_peak']:>8.1%}")
+        print(
+            f"{name:26}{r['input']:>14}{r['conv_flops'] / 1e9:>9.2f}{elem:>11.1f}{r['ms']:>9.1f}"
+            f"{r['achieved_gflops']:>9.1f}{r['share_of_theoretical_peak']:>8.1%}{r['share_of_measured_peak']:>8.1%}"
+        )
     for name, r in rows.items():
         if "achieved_gflops_nonzero_weights" in r:
-            print(f"{name}: sparse filters; on nonzero weights only {r['conv_flops_nonzero_weights'] / 1e9:.2f} GFLOPs, "
-                  f"{r['achieved_gflops_nonzero_weights']:.1f} GFLOP/s")
+            print(
+                f"{name}: sparse filters; on nonzero weights only {r['conv_flops_nonzero_weights'] / 1e9:.2f} GFLOPs, "
+                f"{r['achieved_gflops_nonzero_weights']:.1f} GFLOP/s"
+            )
     print("(GFLOPs: conv/matmul multiply-adds x 2; elem Mops: bias, activations, adds, resizes, pools, counted apart)")
     _common.write("flops", record, args.out)
 

@@ -53,7 +53,12 @@ def start_gateway(env: dict[str, str], logs: Path) -> tuple[subprocess.Popen, st
     log = open(logs / f"gateway-{port}.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "services.gateway.app:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     deadline = time.monotonic() + 60
     while True:
@@ -125,13 +130,19 @@ def memory(env: dict[str, str], logs: Path, count: int, mb: float) -> dict:
             time.sleep(0.5)
             before = rss_mib(proc.pid)
             t = time.perf_counter()
-            response = http.post("/v1/jobs", files=[("files", (f"big-{n}.png", data, "image/png")) for n in range(count)])
+            response = http.post(
+                "/v1/jobs", files=[("files", (f"big-{n}.png", data, "image/png")) for n in range(count)]
+            )
             seconds = time.perf_counter() - t
             response.raise_for_status()
             return {
-                "files": count, "file_mb": round(len(data) / 2**20, 1), "rss_before_mib": before,
-                "peak_rss_mib": rss_mib(proc.pid, "VmHWM"), "rss_after_mib": rss_mib(proc.pid),
-                "post_s": round(seconds, 2), "status": response.status_code,
+                "files": count,
+                "file_mb": round(len(data) / 2**20, 1),
+                "rss_before_mib": before,
+                "peak_rss_mib": rss_mib(proc.pid, "VmHWM"),
+                "rss_after_mib": rss_mib(proc.pid),
+                "post_s": round(seconds, 2),
+                "status": response.status_code,
             }
     finally:
         stop(proc)
@@ -163,12 +174,19 @@ def main() -> int:
         big = memory(env, logs, args.big, args.big_mb) if args.big else None
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "code": code_version(), "cores": os.cpu_count(),
-        "load_average_start": load_start, "load_average_end": loadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "code": code_version(),
+        "cores": os.cpu_count(),
+        "load_average_start": load_start,
+        "load_average_end": loadavg(),
         "submit_latency_ms": {
-            "clients": args.clients, "posts": len(latencies), "photo_kb": round(PHOTO.stat().st_size / 1024, 1),
-            "p50": round(percentile(latencies, 50) * 1000, 1), "p99": round(percentile(latencies, 99) * 1000, 1),
-            "max": round(max(latencies) * 1000, 1), "gateway_cpu_ms_per_post": round(cpu_per_post_ms, 2),
+            "clients": args.clients,
+            "posts": len(latencies),
+            "photo_kb": round(PHOTO.stat().st_size / 1024, 1),
+            "p50": round(percentile(latencies, 50) * 1000, 1),
+            "p99": round(percentile(latencies, 99) * 1000, 1),
+            "max": round(max(latencies) * 1000, 1),
+            "gateway_cpu_ms_per_post": round(cpu_per_post_ms, 2),
         },
         "large_upload": big,
     }

@@ -43,7 +43,9 @@ def main() -> None:
     from shared.domain.records import Options
 
     record = _common.header("memory_soak")
-    record["versions"] = _common.versions("onnxruntime", "torch", "mediapipe", "numpy", "scikit-learn", "opencv-python-headless")
+    record["versions"] = _common.versions(
+        "onnxruntime", "torch", "mediapipe", "numpy", "scikit-learn", "opencv-python-headless"
+    )
     paths = _common.photos(args.folder)
     options = Options()
     samples = [{"photos": 0, "rss_mib": _common.rss_mib(), "when": "after imports"}]
@@ -54,24 +56,32 @@ def main() -> None:
         rss_warm = next((s["rss_mib"] for s in samples if s["when"] == "after warm-up"), None)
         cycle = len(paths)  # after one pass over every distinct photo, the largest has been seen
         after = np.arange(WARMUP, done)
-        slope = (float(np.polyfit(after, per_photo_rss[WARMUP:done], 1)[0]) * 100
-                 if done - WARMUP >= 20 else None)
-        record.update({
-            "photos_requested": args.photos, "photos_done": done, "distinct_photos": len(paths), "failed": failed,
-            "warmup_photos": WARMUP, "samples": samples,
-            "rss_start_mib": samples[0]["rss_mib"], "rss_after_warmup_mib": rss_warm,
-            "rss_end_mib": per_photo_rss[done - 1] if done else None,
-            "peak_rss_mib": max(_common.peak_rss_mib(), *per_photo_rss[:done]),
-            "growth_warmup_to_end_mib": round(per_photo_rss[done - 1] - rss_warm, 1) if rss_warm and done else None,
-            "growth_per_100_photos_mib": round((per_photo_rss[done - 1] - rss_warm) / (done - WARMUP) * 100, 2)
-            if rss_warm and done > WARMUP else None,
-            "slope_per_100_photos_mib": round(slope, 2) if slope is not None else None,
-            "rss_after_first_cycle_mib": per_photo_rss[cycle - 1] if done >= cycle else None,
-            "growth_first_cycle_to_end_mib": round(per_photo_rss[done - 1] - per_photo_rss[cycle - 1], 1)
-            if done > cycle else None,
-            "seconds_per_photo": _common.summary(per_photo_s) if per_photo_s else None,
-            "per_photo_rss_mib": per_photo_rss,
-        })
+        slope = float(np.polyfit(after, per_photo_rss[WARMUP:done], 1)[0]) * 100 if done - WARMUP >= 20 else None
+        record.update(
+            {
+                "photos_requested": args.photos,
+                "photos_done": done,
+                "distinct_photos": len(paths),
+                "failed": failed,
+                "warmup_photos": WARMUP,
+                "samples": samples,
+                "rss_start_mib": samples[0]["rss_mib"],
+                "rss_after_warmup_mib": rss_warm,
+                "rss_end_mib": per_photo_rss[done - 1] if done else None,
+                "peak_rss_mib": max(_common.peak_rss_mib(), *per_photo_rss[:done]),
+                "growth_warmup_to_end_mib": round(per_photo_rss[done - 1] - rss_warm, 1) if rss_warm and done else None,
+                "growth_per_100_photos_mib": round((per_photo_rss[done - 1] - rss_warm) / (done - WARMUP) * 100, 2)
+                if rss_warm and done > WARMUP
+                else None,
+                "slope_per_100_photos_mib": round(slope, 2) if slope is not None else None,
+                "rss_after_first_cycle_mib": per_photo_rss[cycle - 1] if done >= cycle else None,
+                "growth_first_cycle_to_end_mib": round(per_photo_rss[done - 1] - per_photo_rss[cycle - 1], 1)
+                if done > cycle
+                else None,
+                "seconds_per_photo": _common.summary(per_photo_s) if per_photo_s else None,
+                "per_photo_rss_mib": per_photo_rss,
+            }
+        )
         _common.write("memory_soak", dict(record), args.out, quiet=not final)
 
     start = time.perf_counter()
@@ -88,10 +98,18 @@ def main() -> None:
             if done == WARMUP:
                 samples.append({"photos": done, "rss_mib": per_photo_rss[-1], "when": "after warm-up"})
             if done % EVERY == 0 or done == args.photos:
-                samples.append({"photos": done, "rss_mib": per_photo_rss[-1],
-                                "when": "end" if done == args.photos else f"every {EVERY}"})
-                print(f"[{done}/{args.photos}] RSS {per_photo_rss[-1]} MiB, peak {_common.peak_rss_mib()} MiB, "
-                      f"{time.perf_counter() - start:.0f} s, load {_common.loadavg()}", flush=True)
+                samples.append(
+                    {
+                        "photos": done,
+                        "rss_mib": per_photo_rss[-1],
+                        "when": "end" if done == args.photos else f"every {EVERY}",
+                    }
+                )
+                print(
+                    f"[{done}/{args.photos}] RSS {per_photo_rss[-1]} MiB, peak {_common.peak_rss_mib()} MiB, "
+                    f"{time.perf_counter() - start:.0f} s, load {_common.loadavg()}",
+                    flush=True,
+                )
                 save(done)
     record["wall_s"] = round(time.perf_counter() - start, 1)
     save(args.photos, final=True)
@@ -99,10 +117,12 @@ def main() -> None:
     print(f"\n{'photos':>7}  {'RSS MiB':>8}  when")
     for s in samples:
         print(f"{s['photos']:>7}  {s['rss_mib']:>8.1f}  {s['when']}")
-    print(f"peak RSS {record['peak_rss_mib']} MiB; growth warm-up -> end {record['growth_warmup_to_end_mib']} MiB "
-          f"({record['growth_per_100_photos_mib']} MiB per 100 photos; least-squares slope "
-          f"{record['slope_per_100_photos_mib']} MiB per 100); after the first pass over all {len(paths)} photos "
-          f"-> end {record['growth_first_cycle_to_end_mib']} MiB; {failed} failed; {record['wall_s']} s")
+    print(
+        f"peak RSS {record['peak_rss_mib']} MiB; growth warm-up -> end {record['growth_warmup_to_end_mib']} MiB "
+        f"({record['growth_per_100_photos_mib']} MiB per 100 photos; least-squares slope "
+        f"{record['slope_per_100_photos_mib']} MiB per 100); after the first pass over all {len(paths)} photos "
+        f"-> end {record['growth_first_cycle_to_end_mib']} MiB; {failed} failed; {record['wall_s']} s"
+    )
 
 
 if __name__ == "__main__":

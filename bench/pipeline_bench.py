@@ -202,17 +202,27 @@ def stage_table(stats: dict) -> Table:
 
 def print_report(console: Console, report: dict) -> None:
     m, t, mem, load = report["machine"], report["throughput"], report["memory_mib"], report["load_average"]
-    console.print(f"[bold]{m['cpu']}[/], {m['cores']} cores; python {m['python']}, "
-                  f"onnxruntime {m['onnxruntime']}, torch {m['torch']}; {m['date']}")
-    console.print(f"photos: {report['dir']} ({t['photos']}; "
-                  f"{report['counts']['person']} person, {report['counts']['product']} product, "
-                  f"{report['counts']['failed']} failed)")
-    console.print(f"warm-up: {', '.join(report['warmup']['photos'])} in {report['warmup']['seconds']:.1f} s (not counted)")
+    console.print(
+        f"[bold]{m['cpu']}[/], {m['cores']} cores; python {m['python']}, "
+        f"onnxruntime {m['onnxruntime']}, torch {m['torch']}; {m['date']}"
+    )
+    console.print(
+        f"photos: {report['dir']} ({t['photos']}; "
+        f"{report['counts']['person']} person, {report['counts']['product']} product, "
+        f"{report['counts']['failed']} failed)"
+    )
+    console.print(
+        f"warm-up: {', '.join(report['warmup']['photos'])} in {report['warmup']['seconds']:.1f} s (not counted)"
+    )
     console.print(stage_table(report["stages_ms"]))
-    console.print(f"whole pipeline: [bold]{t['images_per_s']:.3f} images/s[/] ({t['photos']} photos in {t['wall_s']:.1f} s); "
-                  f"per photo mean {t['mean_s']:.2f} s, p50 {t['p50_s']:.2f} s, p90 {t['p90_s']:.2f} s")
-    console.print(f"memory: peak RSS {mem['peak_rss']:.0f} MiB; RSS after warm-up {mem['rss_after_warmup']:.0f} MiB, "
-                  f"at the end {mem['rss_end']:.0f} MiB")
+    console.print(
+        f"whole pipeline: [bold]{t['images_per_s']:.3f} images/s[/] ({t['photos']} photos in {t['wall_s']:.1f} s); "
+        f"per photo mean {t['mean_s']:.2f} s, p50 {t['p50_s']:.2f} s, p90 {t['p90_s']:.2f} s"
+    )
+    console.print(
+        f"memory: peak RSS {mem['peak_rss']:.0f} MiB; RSS after warm-up {mem['rss_after_warmup']:.0f} MiB, "
+        f"at the end {mem['rss_end']:.0f} MiB"
+    )
     console.print(f"load average (1/5/15 min): start {load['start']}, end {load['end']}")
     for r in report["per_photo"]:
         if r["status"] != "ok":

@@ -89,43 +89,59 @@ def main() -> None:
             found = direct.process(rgb).pose_landmarks is not None
             direct_ms.append((time.perf_counter() - t) * 1000)
         row = {
-            "photo": path.name, "size": f"{rgb.shape[1]}x{rgb.shape[0]}",
-            "ours_ms": round(statistics.median(ours_ms), 1), "direct_ms": round(statistics.median(direct_ms), 1),
+            "photo": path.name,
+            "size": f"{rgb.shape[1]}x{rgb.shape[0]}",
+            "ours_ms": round(statistics.median(ours_ms), 1),
+            "direct_ms": round(statistics.median(direct_ms), 1),
             "ours_in_model_ms": round(statistics.median(model_ms), 1),
-            "model_calls": counter.calls, "margin_calls": counter.margin_calls,
-            "people": len(people), "direct_found": found,
+            "model_calls": counter.calls,
+            "margin_calls": counter.margin_calls,
+            "people": len(people),
+            "direct_found": found,
         }
         row["ratio"] = round(row["ours_ms"] / row["direct_ms"], 2)
         rows.append(row)
-        print(f"{path.name:34} ours {row['ours_ms']:7.1f} ms  direct {row['direct_ms']:7.1f} ms  "
-              f"x{row['ratio']:<5} calls {row['model_calls']} (margin {row['margin_calls']}), people {row['people']}",
-              flush=True)
+        print(
+            f"{path.name:34} ours {row['ours_ms']:7.1f} ms  direct {row['direct_ms']:7.1f} ms  "
+            f"x{row['ratio']:<5} calls {row['model_calls']} (margin {row['margin_calls']}), people {row['people']}",
+            flush=True,
+        )
 
     ours_s, direct_s = _common.summary([r["ours_ms"] for r in rows]), _common.summary([r["direct_ms"] for r in rows])
     calls = [r["model_calls"] for r in rows]
     in_model = sum(r["ours_in_model_ms"] for r in rows)
-    record.update({
-        "photos": len(rows), "repeats": args.repeats,
-        "ours": {"what": "estimate_people + garment_regions", "ms": ours_s},
-        "direct": {"what": "Pose(static_image_mode=True, model_complexity=2).process(rgb), once", "ms": direct_s},
-        "ratio_ours_over_direct": {"median_of_per_photo": round(statistics.median(r["ratio"] for r in rows), 2),
-                                   "total_time": round(sum(r["ours_ms"] for r in rows) / sum(r["direct_ms"] for r in rows), 2)},
-        "model_calls": {"total": sum(calls), "per_photo_mean": round(statistics.fmean(calls), 2),
-                        "extra_over_one_per_photo": sum(calls) - len(rows),
-                        "margin_retries": sum(r["margin_calls"] for r in rows),
-                        "histogram": {str(c): calls.count(c) for c in sorted(set(calls))}},
-        "ours_time_in_model_share": round(in_model / sum(r["ours_ms"] for r in rows), 3),
-        "per_photo": rows,
-    })
+    record.update(
+        {
+            "photos": len(rows),
+            "repeats": args.repeats,
+            "ours": {"what": "estimate_people + garment_regions", "ms": ours_s},
+            "direct": {"what": "Pose(static_image_mode=True, model_complexity=2).process(rgb), once", "ms": direct_s},
+            "ratio_ours_over_direct": {
+                "median_of_per_photo": round(statistics.median(r["ratio"] for r in rows), 2),
+                "total_time": round(sum(r["ours_ms"] for r in rows) / sum(r["direct_ms"] for r in rows), 2),
+            },
+            "model_calls": {
+                "total": sum(calls),
+                "per_photo_mean": round(statistics.fmean(calls), 2),
+                "extra_over_one_per_photo": sum(calls) - len(rows),
+                "margin_retries": sum(r["margin_calls"] for r in rows),
+                "histogram": {str(c): calls.count(c) for c in sorted(set(calls))},
+            },
+            "ours_time_in_model_share": round(in_model / sum(r["ours_ms"] for r in rows), 3),
+            "per_photo": rows,
+        }
+    )
     print(f"\n{'':8}{'median ms':>11}{'mean ms':>10}{'p90 ms':>9}")
     for side in ("ours", "direct"):
         ms = record[side]["ms"]
         print(f"{side:8}{ms['median']:>11.1f}{ms['mean']:>10.1f}{ms['p90']:>9.1f}")
     r, c = record["ratio_ours_over_direct"], record["model_calls"]
     print(f"ours / direct: median per photo {r['median_of_per_photo']}x, total time {r['total_time']}x")
-    print(f"model calls: {c['total']} for {len(rows)} photos ({c['extra_over_one_per_photo']} extra, "
-          f"{c['margin_retries']} of them margin retries); histogram {c['histogram']}; "
-          f"{record['ours_time_in_model_share']:.1%} of our time is inside the model calls")
+    print(
+        f"model calls: {c['total']} for {len(rows)} photos ({c['extra_over_one_per_photo']} extra, "
+        f"{c['margin_retries']} of them margin retries); histogram {c['histogram']}; "
+        f"{record['ours_time_in_model_share']:.1%} of our time is inside the model calls"
+    )
     _common.write("pose_overhead", record, args.out)
 
 

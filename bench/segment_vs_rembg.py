@@ -77,8 +77,12 @@ def worker(side: str) -> None:
     for line in sys.stdin:
         request = json.loads(line)
         if request.get("quit"):
-            answer = {"peak_rss_mib": _common.peak_rss_mib(), "rss_after_load_mib": rss_loaded,
-                      "rss_end_mib": _common.rss_mib(), "load_s": round(load_s, 2)}
+            answer = {
+                "peak_rss_mib": _common.peak_rss_mib(),
+                "rss_after_load_mib": rss_loaded,
+                "rss_end_mib": _common.rss_mib(),
+                "load_s": round(load_s, 2),
+            }
         else:
             rgb = read_image(Path(request["photo"]))
             t = time.perf_counter()
@@ -98,7 +102,10 @@ class Worker:
         self.side = side
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", side],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
             env={**os.environ, **(env or {})},
         )
 
@@ -153,9 +160,13 @@ def main() -> None:
             for side in SIDES[1:]:
                 row[f"{side}_iou"] = round(mask_iou(np.load(f"{tmp}/{side}.npy"), reference), 4)
             rows.append(row)
-            print(f"[{i + 1}/{len(paths)}] {row['photo']}: "
-                  + ", ".join(f"{side} {row[side + '_ms']:.0f} ms" for side in SIDES)
-                  + ", IoU " + ", ".join(f"{side} {row[side + '_iou']:.3f}" for side in SIDES[1:]), flush=True)
+            print(
+                f"[{i + 1}/{len(paths)}] {row['photo']}: "
+                + ", ".join(f"{side} {row[side + '_ms']:.0f} ms" for side in SIDES)
+                + ", IoU "
+                + ", ".join(f"{side} {row[side + '_iou']:.3f}" for side in SIDES[1:]),
+                flush=True,
+            )
     memory = {side: w.close() for side, w in workers.items()}
 
     salient = [r for r in rows if r["fp32_fg_share"] > 0]  # the fp32 matte is not empty
@@ -166,20 +177,27 @@ def main() -> None:
         if side != "fp32":
             ious = [r[f"{side}_iou"] for r in salient]
             worst = min(salient, key=lambda r: r[f"{side}_iou"])
-            entry["iou_vs_fp32"] = {"mean": round(float(np.mean(ious)), 4), "min": worst[f"{side}_iou"],
-                                    "worst_photo": worst["photo"],
-                                    "below_0_95": sorted(r["photo"] for r in salient if r[f"{side}_iou"] < 0.95)}
+            entry["iou_vs_fp32"] = {
+                "mean": round(float(np.mean(ious)), 4),
+                "min": worst[f"{side}_iou"],
+                "worst_photo": worst["photo"],
+                "below_0_95": sorted(r["photo"] for r in salient if r[f"{side}_iou"] < 0.95),
+            }
         record[side] = entry
     record["rembg"]["call"] = "rembg.remove(rgb, session=new_session('dis_custom', model_path=...), only_mask=True)"
     record.update({"photos": len(rows), "salient_photos": len(salient), "per_photo": rows})
 
-    print(f"\n{'':10}{'median ms':>10}{'mean ms':>9}{'vs rembg':>9}{'peak RSS MiB':>13}"
-          f"{'IoU mean':>9}{'IoU min':>8}  worst")
+    print(
+        f"\n{'':10}{'median ms':>10}{'mean ms':>9}{'vs rembg':>9}{'peak RSS MiB':>13}"
+        f"{'IoU mean':>9}{'IoU min':>8}  worst"
+    )
     for side in SIDES:
         e = record[side]
         quality = e.get("iou_vs_fp32", {"mean": 1.0, "min": 1.0, "worst_photo": "(reference)"})
-        print(f"{side:10}{e['ms']['median']:>10.0f}{e['ms']['mean']:>9.0f}{e['time_vs_rembg']:>8.2f}x"
-              f"{e['peak_rss_mib']:>13.0f}{quality['mean']:>9.3f}{quality['min']:>8.3f}  {quality['worst_photo']}")
+        print(
+            f"{side:10}{e['ms']['median']:>10.0f}{e['ms']['mean']:>9.0f}{e['time_vs_rembg']:>8.2f}x"
+            f"{e['peak_rss_mib']:>13.0f}{quality['mean']:>9.3f}{quality['min']:>8.3f}  {quality['worst_photo']}"
+        )
     print(f"IoU at alpha 0.5 against fp32 over {len(salient)} of {len(rows)} photos (fp32 matte not empty)")
     _common.write("segment_vs_rembg", record, args.out)
 

@@ -39,8 +39,9 @@ def people_of(path: Path):
     rgb = read_image(path)
     store = memory_store()
     files = Artifacts(store, "out", "photo", store, "work")
-    ctx = StepContext(PhotoState(source=path.name, slug="photo"), files, load_photo=lambda: rgb,
-                      load_options=Options, _rgb=rgb)
+    ctx = StepContext(
+        PhotoState(source=path.name, slug="photo"), files, load_photo=lambda: rgb, load_options=Options, _rgb=rgb
+    )
     step_of("detect")(ctx)
     if ctx.state.next_stage("detect") == "pose":
         step_of("pose")(ctx)

@@ -90,8 +90,12 @@ def main() -> None:
         with threadpool_limits(1):
             dominant_color(rgb, mask)
 
-    calls = {"efficientnet": classify, "efficientnet-1thread": classify_1thread,
-             "dominant_color": colour, "dominant_color-1thread": colour_1thread}
+    calls = {
+        "efficientnet": classify,
+        "efficientnet-1thread": classify_1thread,
+        "dominant_color": colour,
+        "dominant_color-1thread": colour_1thread,
+    }
     for s in sessions.values():  # warm-up
         s.run(["output"], {"input": x})
     for fn in calls.values():
@@ -114,15 +118,26 @@ def main() -> None:
 
     rows = {k: round(statistics.median(v), 1) for k, v in times.items()}
     ranges = {k: f"{min(v):.0f}-{max(v):.0f}" for k, v in times.items()}
-    record.update({"photo": args.photo.name, "runs": args.runs, "median_ms": rows, "range_ms": ranges,
-                   "all_ms": {k: [round(t, 1) for t in v] for k, v in times.items()}})
+    record.update(
+        {
+            "photo": args.photo.name,
+            "runs": args.runs,
+            "median_ms": rows,
+            "range_ms": ranges,
+            "all_ms": {k: [round(t, 1) for t in v] for k, v in times.items()},
+        }
+    )
     conditions = ("idle", "after-isnet", "after-isnet-nospin")
     print(f"\n{'call':24}" + "".join(f"{c:>24}" for c in conditions) + "   (median ms [min-max])")
-    print(f"{'isnet itself':24}{'':>24}" + "".join(f"{rows[f'isnet | {c}']:>10.1f} [{ranges[f'isnet | {c}']:>11}]"
-                                                  for c in conditions[1:]))
+    print(
+        f"{'isnet itself':24}{'':>24}"
+        + "".join(f"{rows[f'isnet | {c}']:>10.1f} [{ranges[f'isnet | {c}']:>11}]" for c in conditions[1:])
+    )
     for call in calls:
-        print(f"{call:24}" + "".join(f"{rows[f'{call} | {c}']:>10.1f} [{ranges[f'{call} | {c}']:>11}]"
-                                     for c in conditions))
+        print(
+            f"{call:24}"
+            + "".join(f"{rows[f'{call} | {c}']:>10.1f} [{ranges[f'{call} | {c}']:>11}]" for c in conditions)
+        )
     _common.write("thread_handoff", record, args.out)
 
 

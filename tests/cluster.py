@@ -55,7 +55,10 @@ def running_redis(folder: Path):
     log = open(folder / "redis.log", "wb")
     proc = subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     try:
         import redis
@@ -99,8 +102,12 @@ def s3_env() -> dict[str, str]:
 def make_bucket(endpoint: str, bucket: str) -> None:
     import boto3
 
-    boto3.client("s3", endpoint_url=endpoint, **{k.lower(): v for k, v in s3_env().items() if k != "AWS_DEFAULT_REGION"},
-                 region_name="us-east-1").create_bucket(Bucket=bucket)
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        **{k.lower(): v for k, v in s3_env().items() if k != "AWS_DEFAULT_REGION"},
+        region_name="us-east-1",
+    ).create_bucket(Bucket=bucket)
 
 
 @dataclass
@@ -124,23 +131,51 @@ def worker_command(queues: tuple[str, ...], name: str) -> list[str]:
     """A worker of one service (its own task module), or of several (services.tasks)."""
     tasks = f"services.{queues[0]}.tasks" if len(queues) == 1 else "services.tasks"
     return [
-        sys.executable, "-m", "celery", "-A", tasks, "worker", "-Q", ",".join(queues),
-        "--concurrency", "1", "--pool", "prefork", "--prefetch-multiplier", "1", "-n", name,
-        "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        tasks,
+        "worker",
+        "-Q",
+        ",".join(queues),
+        "--concurrency",
+        "1",
+        "--pool",
+        "prefork",
+        "--prefetch-multiplier",
+        "1",
+        "-n",
+        name,
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "INFO",
     ]
 
 
 @contextlib.contextmanager
-def running_workers(redis_url: str, storage_url: str, logs: Path, groups: list[tuple[str, ...]],
-                    extra_env: dict[str, str] | None = None, timeout: float = 120.0):
+def running_workers(
+    redis_url: str,
+    storage_url: str,
+    logs: Path,
+    groups: list[tuple[str, ...]],
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 120.0,
+):
     """One Celery worker process per group of queues (node name: the group's first queue
     plus "@test"), with CATALOG_REDIS_URL/CATALOG_STORAGE_URL pointing at this cluster;
     waits until each answers a ping; stops them all at the end, also on failure."""
     from shared.engine.celery_app import make_app
 
     logs.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "CATALOG_REDIS_URL": redis_url, "CATALOG_STORAGE_URL": storage_url,
-           "CATALOG_DEVICE": os.environ.get("CATALOG_DEVICE", "cpu"), **(extra_env or {})}
+    env = {
+        **os.environ,
+        "CATALOG_REDIS_URL": redis_url,
+        "CATALOG_STORAGE_URL": storage_url,
+        "CATALOG_DEVICE": os.environ.get("CATALOG_DEVICE", "cpu"),
+        **(extra_env or {}),
+    }
     cluster = Cluster(redis_url, storage_url, env, logs, app=make_app(redis_url))
     handles = []
     try:
@@ -149,8 +184,13 @@ def running_workers(redis_url: str, storage_url: str, logs: Path, groups: list[t
             log = open(logs / f"{'-'.join(queues)}.log", "wb")
             handles.append(log)
             cluster.workers[name] = subprocess.Popen(
-                worker_command(queues, name), cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=die_with_parent,
+                worker_command(queues, name),
+                cwd=PROJECT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         wait_for_workers(cluster, timeout)
         yield cluster
@@ -164,8 +204,9 @@ def running_workers(redis_url: str, storage_url: str, logs: Path, groups: list[t
 
 
 @contextlib.contextmanager
-def running_gateway(env: dict[str, str], logs: Path, port: int | None = None, timeout: float = 60.0,
-                    wait_for: str = "/readyz"):
+def running_gateway(
+    env: dict[str, str], logs: Path, port: int | None = None, timeout: float = 60.0, wait_for: str = "/readyz"
+):
     """The gateway (uvicorn) on a loopback port, with the given environment; yields its
     base URL once `wait_for` answers 200; stopped at the end."""
     import httpx
@@ -176,7 +217,12 @@ def running_gateway(env: dict[str, str], logs: Path, port: int | None = None, ti
     log = open(logs / f"gateway-{port}.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "services.gateway.app:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
+        cwd=PROJECT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     try:
         deadline = time.monotonic() + timeout
@@ -205,7 +251,9 @@ def wait_for_workers(cluster: Cluster, timeout: float) -> None:
             return
         dead = [name for name, proc in cluster.workers.items() if proc.poll() is not None]
         if dead or time.monotonic() > deadline:
-            raise RuntimeError(f"workers {sorted(expected - answered)} did not start (dead: {dead})\n{cluster.log_tail()}")
+            raise RuntimeError(
+                f"workers {sorted(expected - answered)} did not start (dead: {dead})\n{cluster.log_tail()}"
+            )
         time.sleep(0.5)
 
 

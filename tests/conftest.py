@@ -259,7 +259,12 @@ def catalog_run(tmp_path_factory, coffee, coffee_mask) -> CatalogRun:
     return CatalogRun(out, manifest, records, inputs, reported)
 
 
-PERSON, COFFEE, PACKSHOT, CORRUPT = "person_fullbody_scene_12.jpg", "coffee.png", "cosmetics_white_bg_06.jpg", "corrupt.jpg"
+PERSON, COFFEE, PACKSHOT, CORRUPT = (
+    "person_fullbody_scene_12.jpg",
+    "coffee.png",
+    "cosmetics_white_bg_06.jpg",
+    "corrupt.jpg",
+)
 CORRUPT_WORDS = ("corrupt", "truncated", "not a supported image")
 
 
@@ -311,11 +316,16 @@ def cluster(redis_url, tmp_path_factory):
 
     base = tmp_path_factory.mktemp("cluster")
     port = free_port()
-    env = {"CATALOG_WEBHOOK_SECRET": WEBHOOK_SECRET, "CATALOG_API_KEYS": ",".join(API_KEYS),
-           "CATALOG_PORT": str(port), "CATALOG_PUBLIC_URL": f"http://127.0.0.1:{port}",
-           "CATALOG_WEBHOOK_ALLOW_PRIVATE": "true"}  # the tests' webhook receivers are on loopback
-    with running_workers(redis_url, (base / "blobs").as_uri(), base / "logs", [(q,) for q in QUEUES],
-                         extra_env=env) as running:
+    env = {
+        "CATALOG_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CATALOG_API_KEYS": ",".join(API_KEYS),
+        "CATALOG_PORT": str(port),
+        "CATALOG_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "CATALOG_WEBHOOK_ALLOW_PRIVATE": "true",
+    }  # the tests' webhook receivers are on loopback
+    with running_workers(
+        redis_url, (base / "blobs").as_uri(), base / "logs", [(q,) for q in QUEUES], extra_env=env
+    ) as running:
         yield running
 
 
@@ -375,9 +385,13 @@ def api_job(gateway, photos, webhook_receiver) -> ApiJob:
     key = gateway.api_keys[0]
     files = [("files", (name, data, "image/jpeg")) for name, data in photos.items()]
     hook = "/hooks/main-job"
-    accepted = httpx.post(f"{gateway.url}/v1/jobs", files=files, timeout=60,
-                          data={"webhook_url": webhook_receiver.url + hook},
-                          headers={"X-API-Key": key, "Idempotency-Key": "main-job-1"})
+    accepted = httpx.post(
+        f"{gateway.url}/v1/jobs",
+        files=files,
+        timeout=60,
+        data={"webhook_url": webhook_receiver.url + hook},
+        headers={"X-API-Key": key, "Idempotency-Key": "main-job-1"},
+    )
     assert accepted.status_code == 202, accepted.text
     job_id = accepted.json()["id"]
     deadline = time.monotonic() + 300

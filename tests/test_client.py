@@ -64,8 +64,19 @@ def submitted(gateway, tmp_path_factory):
     """`catalog submit FOLDER --wait --out DIR` once: (result, DIR)."""
     base = tmp_path_factory.mktemp("client")
     out = base / "out"
-    result = catalog("submit", photo_folder(base / "photos"), "--wait", "--out", out, "--aspect", "1:1",
-                     "--url", gateway.url, "--api-key", gateway.api_keys[0])
+    result = catalog(
+        "submit",
+        photo_folder(base / "photos"),
+        "--wait",
+        "--out",
+        out,
+        "--aspect",
+        "1:1",
+        "--url",
+        gateway.url,
+        "--api-key",
+        gateway.api_keys[0],
+    )
     return result, out
 
 
@@ -98,12 +109,23 @@ def test_status_shows_each_photo(gateway, submitted):
 
 def test_fetch_gives_the_same_catalog(gateway, submitted, tmp_path):
     result, out = submitted
-    again = catalog("fetch", job_id_in(result.output), "--out", tmp_path / "again",
-                    "--url", gateway.url, "--api-key", gateway.api_keys[0])
+    again = catalog(
+        "fetch",
+        job_id_in(result.output),
+        "--out",
+        tmp_path / "again",
+        "--url",
+        gateway.url,
+        "--api-key",
+        gateway.api_keys[0],
+    )
     assert again.exit_code == 0, again.output
-    assert json.loads((tmp_path / "again" / "manifest.json").read_text()) == json.loads((out / "manifest.json").read_text())
-    assert sorted(p.relative_to(tmp_path / "again") for p in (tmp_path / "again").rglob("*")) == \
-        sorted(p.relative_to(out) for p in out.rglob("*"))
+    assert json.loads((tmp_path / "again" / "manifest.json").read_text()) == json.loads(
+        (out / "manifest.json").read_text()
+    )
+    assert sorted(p.relative_to(tmp_path / "again") for p in (tmp_path / "again").rglob("*")) == sorted(
+        p.relative_to(out) for p in out.rglob("*")
+    )
 
 
 def test_fetch_of_a_running_job_needs_wait(gateway, tmp_path, monkeypatch):
@@ -134,8 +156,16 @@ def test_a_job_where_every_photo_fails_exits_1(gateway, tmp_path):
 def test_a_job_the_gateway_refuses_exits_1(gateway, tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"")
     (tmp_path / "b.png").write_text("text")
-    result = catalog("submit", tmp_path / "a.jpg", tmp_path / "b.png", "--wait",
-                     "--url", gateway.url, "--api-key", gateway.api_keys[0])
+    result = catalog(
+        "submit",
+        tmp_path / "a.jpg",
+        tmp_path / "b.png",
+        "--wait",
+        "--url",
+        gateway.url,
+        "--api-key",
+        gateway.api_keys[0],
+    )
     assert result.exit_code == 1
     assert "error:" in result.output and "no file of the job could be accepted" in result.output
     assert "a.jpg:" in result.output and "b.png:" in result.output, "each file's reason is shown"
@@ -188,13 +218,18 @@ def test_extract_refuses_members_leaving_the_folder(tmp_path):
             z.writestr("manifest.json", "{}")
             info = zipfile.ZipInfo(name)
             if link:
-                info.external_attr = (0o120777 << 16)  # a symbolic link
+                info.external_attr = 0o120777 << 16  # a symbolic link
             z.writestr(info, "/etc/passwd" if link else "x")
         return zipfile.ZipFile(buf)
 
     out = tmp_path / "out"
-    for name, link in [("../escape.txt", False), ("a/../../escape.txt", False), ("/tmp/abs.txt", False),
-                       ("a\\..\\..\\x", False), ("link", True)]:
+    for name, link in [
+        ("../escape.txt", False),
+        ("a/../../escape.txt", False),
+        ("/tmp/abs.txt", False),
+        ("a\\..\\..\\x", False),
+        ("link", True),
+    ]:
         with pytest.raises(CatalogError, match="unsafe path"):
             extract(archive(name, link), out)
         assert not out.exists() and not (tmp_path / "escape.txt").exists()
@@ -252,8 +287,14 @@ def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> str:
 def test_local_cluster_starts_serves_and_stops_on_sigterm(tmp_path):
     data = tmp_path / "cluster-data"
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "catalog.local_cluster", "--data", data], cwd=PROJECT,
-                            env=cluster_env(port), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "catalog.local_cluster", "--data", data],
+        cwd=PROJECT,
+        env=cluster_env(port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         line = wait_for_line(proc, "Catalog at", 180)
         assert f"http://127.0.0.1:{port}" in line
@@ -289,17 +330,25 @@ def test_local_cluster_starts_serves_and_stops_on_sigterm(tmp_path):
     while processes_mentioning(str(data)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_mentioning(str(data)) == {}, "every child of the cluster has ended"
-    assert {"redis.log", "gateway.log", "detect.log", "pose.log", "segment.log", "color.log"} <= \
-        {p.name for p in (data / "logs").iterdir()}
+    assert {"redis.log", "gateway.log", "detect.log", "pose.log", "segment.log", "color.log"} <= {
+        p.name for p in (data / "logs").iterdir()
+    }
 
 
 def test_local_cluster_runs_a_command_and_passes_on_its_exit_code(tmp_path):
     data = tmp_path / "cluster-data"
-    check = ("import httpx, os, sys; url = os.environ['CATALOG_URL'];"
-             "sys.exit(3 if httpx.get(url + '/healthz').status_code == 200 else 4)")
-    done = subprocess.run([sys.executable, "-m", "catalog.local_cluster", "--data", data, "--", sys.executable, "-c",
-                           check], cwd=PROJECT, env=cluster_env(free_port()), capture_output=True, text=True,
-                          timeout=300)
+    check = (
+        "import httpx, os, sys; url = os.environ['CATALOG_URL'];"
+        "sys.exit(3 if httpx.get(url + '/healthz').status_code == 200 else 4)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "catalog.local_cluster", "--data", data, "--", sys.executable, "-c", check],
+        cwd=PROJECT,
+        env=cluster_env(free_port()),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 3, done.stdout + done.stderr
     assert processes_mentioning(str(data)) == {}
 
@@ -309,8 +358,14 @@ def test_local_cluster_says_when_the_port_is_taken(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "catalog.local_cluster", "--data", tmp_path], cwd=PROJECT,
-                              env=cluster_env(port), capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "catalog.local_cluster", "--data", tmp_path],
+            cwd=PROJECT,
+            env=cluster_env(port),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 1
     assert f"port {port} on 127.0.0.1 is in use" in done.stderr
     assert processes_mentioning(str(tmp_path)) == {}

@@ -123,14 +123,21 @@ def test_cluster_artifacts_are_the_in_process_files_byte_for_byte(finished_job, 
 def test_each_stage_ran_on_its_own_queue_and_loaded_only_its_models(finished_job):
     # The models each service may load: its own, and the classifier for pose (garments)
     # and segment (products).
-    allowed = {"detect": {"selfie-segmentation", "face-detection-full-range"}, "pose": {"blazepose-heavy", "efficientnet-lite2"},
-               "segment": {"isnet-medium", "isnet-medium-int8", "efficientnet-lite2", "ppocr-v4-detect"}, "color": set()}
+    allowed = {
+        "detect": {"selfie-segmentation", "face-detection-full-range"},
+        "pose": {"blazepose-heavy", "efficientnet-lite2"},
+        "segment": {"isnet-medium", "isnet-medium-int8", "efficientnet-lite2", "ppocr-v4-detect"},
+        "color": set(),
+    }
     for image in finished_job.images:
         if image.status != "ok":
             continue
         # A product photo goes through pose only when the person matte saw someone there.
-        plans = [["detect", "pose", "segment", "color"]] if image.state.kind == "person" else \
-            [["detect", "segment", "color"], ["detect", "pose", "segment", "color"]]
+        plans = (
+            [["detect", "pose", "segment", "color"]]
+            if image.state.kind == "person"
+            else [["detect", "segment", "color"], ["detect", "pose", "segment", "color"]]
+        )
         assert list(image.stages) in plans, image.source
         assert image.state.done == list(image.stages)
         for stage, run in image.stages.items():
@@ -202,8 +209,11 @@ def test_time_limits_fail_the_image_with_a_reason(limit, redis_url, tmp_path, ph
     Celery calls the task's on_failure in the worker's main process. Either way the image
     fails with a reason and the job ends. One worker on all queues with a 1 s limit: some
     stage of a cold worker (model loading, ISNet) takes longer."""
-    env = {"CATALOG_TASK_SOFT_TIME_LIMIT": "1", "CATALOG_TASK_TIME_LIMIT": "600"} if limit == "soft" else \
-          {"CATALOG_TASK_SOFT_TIME_LIMIT": "0", "CATALOG_TASK_TIME_LIMIT": "1"}
+    env = (
+        {"CATALOG_TASK_SOFT_TIME_LIMIT": "1", "CATALOG_TASK_TIME_LIMIT": "600"}
+        if limit == "soft"
+        else {"CATALOG_TASK_SOFT_TIME_LIMIT": "0", "CATALOG_TASK_TIME_LIMIT": "1"}
+    )
     url = redis_url.rsplit("/", 1)[0] + ("/2" if limit == "soft" else "/3")
     storage = (tmp_path / "blobs").as_uri()
     with running_workers(url, storage, tmp_path / "logs", [QUEUES], extra_env=env) as limited:
@@ -258,7 +268,15 @@ def test_concurrent_create_with_one_idempotency_key_makes_one_job(jobs):
 
 
 def test_new_job_record_and_refused_uploads(jobs):
-    job, _ = create_job(jobs, "local", [Upload("x.jpg", b"1"), Upload("x.jpg", b"2"), Upload("bad.txt", error="not a supported image", error_code="unsupported")])
+    job, _ = create_job(
+        jobs,
+        "local",
+        [
+            Upload("x.jpg", b"1"),
+            Upload("x.jpg", b"2"),
+            Upload("bad.txt", error="not a supported image", error_code="unsupported"),
+        ],
+    )
     assert job.status == "queued" and (job.progress.done, job.progress.total, job.progress.failed) == (1, 3, 1)
     assert [i.slug for i in job.images] == ["x", "x-2", "bad"]
     assert [i.status for i in job.images] == ["queued", "queued", "failed"]
@@ -319,7 +337,10 @@ def test_a_stage_is_claimed_once_and_a_redelivered_stage_resends_the_next(jobs):
 
 def test_a_stage_started_too_often_gives_up(jobs):
     job, _ = create_job(jobs, "local", [Upload("a.jpg", b"x")])
-    actions = [lifecycle.claim(jobs, job.id, "0", "detect", worker="w", pid=1).action for _ in range(lifecycle.MAX_STAGE_ATTEMPTS + 1)]
+    actions = [
+        lifecycle.claim(jobs, job.id, "0", "detect", worker="w", pid=1).action
+        for _ in range(lifecycle.MAX_STAGE_ATTEMPTS + 1)
+    ]
     assert actions == ["run"] * lifecycle.MAX_STAGE_ATTEMPTS + ["give_up"]
 
 
@@ -403,8 +424,10 @@ def test_s3_end_to_end_through_the_gateway_and_a_worker_on_s3(s3, redis_url, tmp
     storage = f"s3://{bucket}/e2e"
     env = {**s3_env(), "CATALOG_S3_ENDPOINT_URL": endpoint}
     s3_redis = redis_url.rsplit("/", 1)[0] + "/1"  # its own database: its own queues
-    with running_workers(s3_redis, storage, tmp_path / "logs", [QUEUES], extra_env=env) as s3_cluster, \
-            running_gateway(s3_cluster.env, tmp_path / "logs") as url:
+    with (
+        running_workers(s3_redis, storage, tmp_path / "logs", [QUEUES], extra_env=env) as s3_cluster,
+        running_gateway(s3_cluster.env, tmp_path / "logs") as url,
+    ):
         jobs = JobStore.from_url(s3_redis, BlobStore(storage, endpoint_url=endpoint))
         files = [("files", (name, photos[name])) for name in (PERSON, PACKSHOT)]
         accepted = httpx.post(f"{url}/v1/jobs", files=files, timeout=60)

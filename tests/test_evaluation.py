@@ -12,19 +12,49 @@ import pytest
 from conftest import FIXTURES
 
 LABELS = [
-    {"file": "person_fullbody_scene_12.jpg", "kind": "person", "persons": 1,
-     "garments_visible": ["top", "bottom", "shoes"],
-     "garment_colours": {"bottom": {"name": "red", "hex": "#6d1a2b"}},
-     "product_category": "model", "product_categories_ok": [], "product_colour": None},
-    {"file": "cosmetics_white_bg_06.jpg", "kind": "product", "persons": 0, "garments_visible": [],
-     "garment_colours": {}, "product_category": "background-other",
-     "product_categories_ok": ["cosmetics/skincare"], "product_colour": {"name": "multicolour"}},
+    {
+        "file": "person_fullbody_scene_12.jpg",
+        "kind": "person",
+        "persons": 1,
+        "garments_visible": ["top", "bottom", "shoes"],
+        "garment_colours": {"bottom": {"name": "red", "hex": "#6d1a2b"}},
+        "product_category": "model",
+        "product_categories_ok": [],
+        "product_colour": None,
+    },
+    {
+        "file": "cosmetics_white_bg_06.jpg",
+        "kind": "product",
+        "persons": 0,
+        "garments_visible": [],
+        "garment_colours": {},
+        "product_category": "background-other",
+        "product_categories_ok": ["cosmetics/skincare"],
+        "product_colour": {"name": "multicolour"},
+    },
     # Deliberately wrong: a scene with nobody in it, labelled as two people in hats.
-    {"file": "scene_noperson_06.jpg", "kind": "person", "persons": 2, "garments_visible": ["headwear"],
-     "garment_colours": {}, "product_category": "model", "product_categories_ok": [], "product_colour": None},
+    {
+        "file": "scene_noperson_06.jpg",
+        "kind": "person",
+        "persons": 2,
+        "garments_visible": ["headwear"],
+        "garment_colours": {},
+        "product_category": "model",
+        "product_categories_ok": [],
+        "product_colour": None,
+    },
 ]
-REQUIRED = ["kind_accuracy", "people_count_accuracy", "garments", "taxonomy_top1", "taxonomy_top3",
-            "colour_name_agreement", "colour_de2000_median", "colour_de2000_p90", "failures"]
+REQUIRED = [
+    "kind_accuracy",
+    "people_count_accuracy",
+    "garments",
+    "taxonomy_top1",
+    "taxonomy_top3",
+    "colour_name_agreement",
+    "colour_de2000_median",
+    "colour_de2000_p90",
+    "failures",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +64,22 @@ def report(tmp_path_factory):
     labels.write_text(json.dumps(LABELS))
     out = folder / "report.json"
     done = subprocess.run(
-        [sys.executable, "-m", "catalog.cli", "eval", str(labels), "--images", str(FIXTURES),
-         "--report", str(out), "--out", str(folder / "catalog")],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "catalog.cli",
+            "eval",
+            str(labels),
+            "--images",
+            str(FIXTURES),
+            "--report",
+            str(out),
+            "--out",
+            str(folder / "catalog"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(out.read_text()), done.stdout

@@ -57,8 +57,12 @@ def test_finished_job_is_partial_with_the_corrupt_file_reason(api_job):
     job = api_job.final
     assert job["status"] == "partial" and job["progress"] == {"done": 4, "total": 4, "failed": 1}
     images = {i["source"]: i for i in job["images"]}
-    assert {name: i["status"] for name, i in images.items()} == {PERSON: "ok", COFFEE: "ok", PACKSHOT: "ok",
-                                                                  CORRUPT: "failed"}
+    assert {name: i["status"] for name, i in images.items()} == {
+        PERSON: "ok",
+        COFFEE: "ok",
+        PACKSHOT: "ok",
+        CORRUPT: "failed",
+    }
     assert any(words in images[CORRUPT]["error"] for words in CORRUPT_WORDS), images[CORRUPT]["error"]
     assert images[PERSON]["stages"]["segment"]["status"] == "done"
 
@@ -71,11 +75,14 @@ def test_manifest_has_urls_that_serve_every_file(api_job, gateway, in_process):
         served = 0
         for record in manifest.images:
             expected = reference[record.source]
-            assert [(i.garment, i.category, i.box, i.color) for i in record.items] == \
-                   [(i.garment, i.category, i.box, i.color) for i in expected.items]
+            assert [(i.garment, i.category, i.box, i.color) for i in record.items] == [
+                (i.garment, i.category, i.box, i.color) for i in expected.items
+            ]
             pairs = [(record.preview, expected.preview)] + [
                 (getattr(got.files, f), getattr(want.files, f))
-                for got, want in zip(record.items, expected.items) for f in ("image", "cutout", "swatch")]
+                for got, want in zip(record.items, expected.items)
+                for f in ("image", "cutout", "swatch")
+            ]
             for url, path in pairs:
                 if path is None:
                     continue
@@ -95,8 +102,12 @@ def test_archive_is_the_whole_catalog(api_job, gateway, in_process):
     assert f"catalog-{api_job.id}.zip" in response.headers["content-disposition"]
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     manifest = Manifest.model_validate_json(archive.read("manifest.json"))  # relative paths, as the CLI writes
-    named = {p for r in manifest.images for p in [r.preview] + [
-        f for i in r.items for f in (i.files.image, i.files.cutout, i.files.swatch)] if p}
+    named = {
+        p
+        for r in manifest.images
+        for p in [r.preview] + [f for i in r.items for f in (i.files.image, i.files.cutout, i.files.swatch)]
+        if p
+    }
     assert named and named | {"manifest.json", "index.html"} == set(archive.namelist())
     for path in named:
         assert archive.read(path) == (out / path).read_bytes(), path
@@ -125,7 +136,11 @@ def test_webhook_is_retried_when_the_receiver_fails(gateway, webhook_receiver, c
         assert len(calls) == 2  # 503, then 200 after the backoff
         assert json.loads(calls[0].body) == json.loads(calls[1].body)
         assert http.get(f"/v1/jobs/{job.json()['id']}").json()["webhook"] == {
-            "url": webhook_receiver.url + "/hooks/flaky", "status": "delivered", "attempts": 2, "error": None}
+            "url": webhook_receiver.url + "/hooks/flaky",
+            "status": "delivered",
+            "attempts": 2,
+            "error": None,
+        }
 
 
 def test_with_keys_on_webhooks_to_private_addresses_are_refused(cluster, tmp_path, monkeypatch):
@@ -134,10 +149,19 @@ def test_with_keys_on_webhooks_to_private_addresses_are_refused(cluster, tmp_pat
 
     env = {k: v for k, v in cluster.env.items() if k != "CATALOG_WEBHOOK_ALLOW_PRIVATE"}  # keys on, no opt-in
     with running_gateway(env, tmp_path) as url:
-        for target in ("http://127.0.0.1:6379/", "http://localhost/hook", "http://10.0.0.7/hook",
-                       "http://169.254.169.254/latest/meta-data", "http://[::1]/hook"):
-            response = httpx.post(f"{url}/v1/jobs", files=[("files", (PACKSHOT, BOTTLE.read_bytes()))],
-                                  data={"webhook_url": target}, headers={"X-API-Key": API_KEYS[0]})
+        for target in (
+            "http://127.0.0.1:6379/",
+            "http://localhost/hook",
+            "http://10.0.0.7/hook",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/hook",
+        ):
+            response = httpx.post(
+                f"{url}/v1/jobs",
+                files=[("files", (PACKSHOT, BOTTLE.read_bytes()))],
+                data={"webhook_url": target},
+                headers={"X-API-Key": API_KEYS[0]},
+            )
             assert response.status_code == 422, target
             assert "non-public address" in response.json()["detail"], target
     keys_on = Settings(api_keys=["k"])
@@ -155,7 +179,9 @@ def test_with_keys_on_webhooks_to_private_addresses_are_refused(cluster, tmp_pat
 def test_resubmission_with_the_same_idempotency_key_returns_the_same_job(api_job, gateway, photos, webhook_receiver):
     with client(gateway) as http:
         # The same request again (a client retrying): the same files and fields.
-        again = post_job(http, photos, idempotency_key="main-job-1", webhook_url=webhook_receiver.url + api_job.webhook_path)
+        again = post_job(
+            http, photos, idempotency_key="main-job-1", webhook_url=webhook_receiver.url + api_job.webhook_path
+        )
         assert again.status_code == 202 and again.json()["id"] == api_job.id
         assert again.headers["idempotent-replayed"] == "true"
         assert [j["id"] for j in http.get("/v1/jobs").json()["jobs"]].count(api_job.id) == 1
@@ -191,8 +217,9 @@ def test_a_missing_or_unknown_key_is_401(gateway):
 # --- files, traversal, archive, delete ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["..%2F..%2Fetc%2Fpasswd", "..%2Finputs%2F0", "%2Fetc%2Fpasswd", "a%5C..%5Cb",
-                                  "cup%2F.%2Fx.jpg"])
+@pytest.mark.parametrize(
+    "path", ["..%2F..%2Fetc%2Fpasswd", "..%2Finputs%2F0", "%2Fetc%2Fpasswd", "a%5C..%5Cb", "cup%2F.%2Fx.jpg"]
+)
 def test_a_file_path_leaving_the_catalog_is_refused(api_job, gateway, path):
     with client(gateway) as http:
         response = http.get(f"{gateway.url}/v1/jobs/{api_job.id}/files/{path}")
@@ -230,14 +257,17 @@ def test_archive_of_a_running_job_is_409_and_delete_removes_everything(gateway, 
 # --- checks before a job is accepted ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, data, status, words", [
-    ("notes.txt", b"two mugs and a teapot\n" * 20, 415, "not a supported image"),
-    ("empty.jpg", b"", 422, "empty file"),
-    ("bomb.png", png_header(30000, 30000), 413, "too large"),
-    ("over.png", png_header(8000, 7000), 413, "the limit is 50 megapixels"),
-    ("tiny.png", png_header(20, 20), 422, "too small"),
-    ("damaged.png", png_header(400, 300)[:20] + b"\x00" * 20, 422, "corrupt"),
-])
+@pytest.mark.parametrize(
+    "name, data, status, words",
+    [
+        ("notes.txt", b"two mugs and a teapot\n" * 20, 415, "not a supported image"),
+        ("empty.jpg", b"", 422, "empty file"),
+        ("bomb.png", png_header(30000, 30000), 413, "too large"),
+        ("over.png", png_header(8000, 7000), 413, "the limit is 50 megapixels"),
+        ("tiny.png", png_header(20, 20), 422, "too small"),
+        ("damaged.png", png_header(400, 300)[:20] + b"\x00" * 20, 422, "corrupt"),
+    ],
+)
 def test_a_job_whose_every_file_is_bad_is_refused_with_the_reason(gateway, name, data, status, words):
     with client(gateway) as http:
         before = len(http.get("/v1/jobs").json()["jobs"])
@@ -267,11 +297,17 @@ def test_good_files_are_accepted_beside_bad_ones(gateway, coffee):
         assert done["status"] == "partial" and done["images"][0]["status"] == "ok"
 
 
-@pytest.mark.parametrize("fields, words", [
-    ({"aspect": "2:3"}, "aspect"), ({"format": "gif"}, "format"), ({"garments": "top,socks"}, "garments"),
-    ({"swatch_size": "huge"}, "swatch_size"), ({"palette_size": "0"}, "palette_size"),
-    ({"webhook_url": "ftp://example.com/x"}, "webhook_url"),
-])
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"aspect": "2:3"}, "aspect"),
+        ({"format": "gif"}, "format"),
+        ({"garments": "top,socks"}, "garments"),
+        ({"swatch_size": "huge"}, "swatch_size"),
+        ({"palette_size": "0"}, "palette_size"),
+        ({"webhook_url": "ftp://example.com/x"}, "webhook_url"),
+    ],
+)
 def test_bad_options_are_422_naming_the_field(gateway, fields, words):
     with client(gateway) as http:
         response = post_job(http, {PACKSHOT: BOTTLE.read_bytes()}, **fields)
@@ -294,14 +330,28 @@ def test_health_readiness_metrics_and_docs(api_job, gateway):
         metrics = http.get("/metrics").text
         assert "/openapi.json" in http.get("/docs").text
         spec = http.get("/openapi.json").json()
-    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/manifest", "/v1/jobs/{job_id}/archive"} <= set(spec["paths"])
+    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/manifest", "/v1/jobs/{job_id}/archive"} <= set(
+        spec["paths"]
+    )
     # The upload form, field by field, and both ways to send a key (the Authorize button).
     form = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert {"files", "garments", "aspect", "background", "format", "swatch_size", "palette_size", "padding",
-            "webhook_url"} <= form_fields(spec, form)
+    assert {
+        "files",
+        "garments",
+        "aspect",
+        "background",
+        "format",
+        "swatch_size",
+        "palette_size",
+        "padding",
+        "webhook_url",
+    } <= form_fields(spec, form)
     assert {"APIKeyHeader", "HTTPBearer"} <= set(spec["components"]["securitySchemes"])
-    values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-              for line in metrics.splitlines() if line and not line.startswith("#")}
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line and not line.startswith("#")
+    }
     assert values["catalog_jobs_created_total"] >= 1
     assert values['catalog_jobs_finished_total{status="partial"}'] >= 1
     assert "catalog_jobs_in_progress" in values

@@ -139,7 +139,9 @@ def test_painted_product_has_its_paint_colour(catalog_run):
     assert len(record.items) == 1
     colour = record.items[0].color
     distance = delta_e(colour.rgb, PAINT)
-    assert distance <= 3, f"{colour.hex} is {distance:.1f} from the painted {PAINT}; the white background must not count"
+    assert distance <= 3, (
+        f"{colour.hex} is {distance:.1f} from the painted {PAINT}; the white background must not count"
+    )
     assert colour.palette[0].share > 0.8
 
 
@@ -162,7 +164,11 @@ def test_every_file_in_the_manifest_is_a_valid_image_of_its_format(catalog_run):
         assert open_image(catalog_run.out / record.preview).format == "JPEG"
         for item in record.items:
             x0, y0, x1, y1 = item.box
-            for kind, rel in [("image", item.files.image), ("cutout", item.files.cutout), ("swatch", item.files.swatch)]:
+            for kind, rel in [
+                ("image", item.files.image),
+                ("cutout", item.files.cutout),
+                ("swatch", item.files.swatch),
+            ]:
                 assert rel and not Path(rel).is_absolute() and ".." not in Path(rel).parts, rel
                 path = catalog_run.out / rel
                 assert path.is_file(), f"{record.source}: {rel} is in the manifest but not on disk"
@@ -265,17 +271,24 @@ def test_item_writer_honours_format_background_and_swatch_size(tmp_path):
     disc = (yy - 30) ** 2 + (xx - 40) ** 2 < 25**2
     rgba = np.zeros((60, 80, 4), np.uint8)
     rgba[disc] = (200, 0, 0, 255)
-    red = ColorResult(hex="#c80000", rgb=(200, 0, 0), name="red", css_name="firebrick", palette=[PaletteEntry(hex="#c80000", rgb=(200, 0, 0), share=1.0)])
-    items = [ItemState(type="product", category="background-other", category_score=0.9, box=(0, 0, 80, 60),
-                       color=red) for _ in range(2)]
+    red = ColorResult(
+        hex="#c80000",
+        rgb=(200, 0, 0),
+        name="red",
+        css_name="firebrick",
+        palette=[PaletteEntry(hex="#c80000", rgb=(200, 0, 0), share=1.0)],
+    )
+    items = [
+        ItemState(type="product", category="background-other", category_score=0.9, box=(0, 0, 80, 60), color=red)
+        for _ in range(2)
+    ]
     for options, fmt, mode in [
         (Options(format="png", background="transparent", swatch_size=20), "PNG", "RGBA"),
         (Options(format="webp", background="#0000ff", swatch_size=20), "WEBP", "RGB"),
     ]:
         out = tmp_path / options.format
         files = local_files(out, "disc")
-        written = [write_item_files(files, name, it, rgba, rgba, options)
-                   for it, name in zip(items, item_names(items))]
+        written = [write_item_files(files, name, it, rgba, rgba, options) for it, name in zip(items, item_names(items))]
         names = [f.image for f in written] + [f.cutout for f in written]
         assert len(set(names)) == 4, f"two items or an image and a cutout share a file: {names}"
         for f in written:
@@ -335,7 +348,11 @@ def test_catalog_run_command_reports_a_bad_file_and_writes_the_catalog(tmp_path,
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     proc = subprocess.run(
         [*catalog_command(), "run", str(good), str(bad), "--out", str(out)],
-        capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
     )
     said = re.sub(r"\s+", " ", proc.stdout)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -350,7 +367,10 @@ def test_catalog_run_command_reports_a_bad_file_and_writes_the_catalog(tmp_path,
 def test_catalog_run_command_refuses_a_missing_path(tmp_path):
     proc = subprocess.run(
         [*catalog_command(), "run", str(tmp_path / "nope.jpg"), "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert proc.returncode != 0
     assert "does not exist" in re.sub(r"\s+", " ", proc.stdout + proc.stderr)

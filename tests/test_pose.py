@@ -67,7 +67,9 @@ def assert_crops_hold_their_keypoints(items, keypoints_per_person, width: int, h
         for name in GARMENT_KEYPOINTS[item.garment]:
             kp = points[name]
             if seen(kp, width, height):
-                assert inside(item.box, kp), f"{item.garment} crop {item.box} cuts off {name} at ({kp.x:.0f}, {kp.y:.0f})"
+                assert inside(item.box, kp), (
+                    f"{item.garment} crop {item.box} cuts off {name} at ({kp.x:.0f}, {kp.y:.0f})"
+                )
                 checked += 1
     return checked
 

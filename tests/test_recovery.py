@@ -26,8 +26,12 @@ from shared.engine.jobs.records import Upload
 from shared.engine.jobs.store import JobStore
 from shared.infra.storage import BlobStore
 
-FAST_RECOVERY = {"CATALOG_HEARTBEAT_S": "0.5", "CATALOG_STALL_AFTER_S": "3", "CATALOG_SWEEP_INTERVAL_S": "1",
-                 "CATALOG_REDIS_WAIT_S": "60"}
+FAST_RECOVERY = {
+    "CATALOG_HEARTBEAT_S": "0.5",
+    "CATALOG_STALL_AFTER_S": "3",
+    "CATALOG_SWEEP_INTERVAL_S": "1",
+    "CATALOG_REDIS_WAIT_S": "60",
+}
 STAGES = [("detect",), ("pose",), ("segment",), ("color",)]
 
 
@@ -46,9 +50,25 @@ class PersistentRedis:
             pytest.skip("redis-server is not installed")
         self.folder.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder), "--appendonly", "yes",
-             "--appendfsync", "always", "--save", ""],
-            stdout=open(self.folder / "redis.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                server,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.folder),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=open(self.folder / "redis.log", "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         client, deadline = redis.Redis(port=self.port), time.monotonic() + 20
         while True:
             with contextlib.suppress(redis.exceptions.ConnectionError):
@@ -70,8 +90,10 @@ def recovery(tmp_path_factory, photos):
     server.start()
     storage = (base / "blobs").as_uri()
     try:
-        with running_workers(server.url, storage, base / "logs", STAGES, extra_env=FAST_RECOVERY) as cluster, \
-                running_gateway(cluster.env, base / "logs") as url:
+        with (
+            running_workers(server.url, storage, base / "logs", STAGES, extra_env=FAST_RECOVERY) as cluster,
+            running_gateway(cluster.env, base / "logs") as url,
+        ):
             yield server, cluster, JobStore.from_url(server.url, BlobStore(storage)), url
     finally:
         server.stop(signal.SIGKILL)
@@ -108,8 +130,14 @@ def test_a_whole_worker_killed_mid_stage_has_its_photo_picked_up_within_a_minute
     main.wait(10)
     started = time.monotonic()
     log = open(cluster.logs / "segment-2.log", "wb")
-    replacement = subprocess.Popen(worker_command(("segment",), "segment@test"), cwd=PROJECT, env=cluster.env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    replacement = subprocess.Popen(
+        worker_command(("segment",), "segment@test"),
+        cwd=PROJECT,
+        env=cluster.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     cluster.workers["segment@test"] = replacement
     try:
         done = wait_for_job(jobs, job.id, timeout=90, cluster=cluster)

@@ -63,8 +63,9 @@ def test_a_guide_is_stored_used_made_default_and_deleted_per_key(gateway):
         assert studio_job(first, style="none")["images"][0]["style"] is None
         assert second.get("/v1/styles").json()["default"] is None
 
-        replaced = first.post("/v1/styles", content=STUDIO.replace("at: 20", "at: 25"),
-                              headers={"Content-Type": "application/yaml"})
+        replaced = first.post(
+            "/v1/styles", content=STUDIO.replace("at: 20", "at: 25"), headers={"Content-Type": "application/yaml"}
+        )
         assert replaced.status_code == 200 and replaced.json()["sha256"] != sha
 
         assert first.delete("/v1/styles/studio").status_code == 204
@@ -75,23 +76,31 @@ def test_a_guide_is_stored_used_made_default_and_deleted_per_key(gateway):
 
 def test_bad_guides_are_refused_with_the_field_named(gateway):
     with client(gateway) as http:
-        unknown = http.post("/v1/styles", json={"name": "x", "outputs": {"look": {"top": {"ref": "nose"},
-                                                                                  "botom": {"ref": "soles"}}}})
+        unknown = http.post(
+            "/v1/styles", json={"name": "x", "outputs": {"look": {"top": {"ref": "nose"}, "botom": {"ref": "soles"}}}}
+        )
         assert unknown.status_code == 422
         assert "outputs.look.botom" in unknown.json()["detail"]
-        bad_ref = http.post("/v1/styles", content="name: x\noutputs: {top: {top: {ref: ear}, bottom: {ref: garment}}}",
-                            headers={"Content-Type": "text/yaml"})
+        bad_ref = http.post(
+            "/v1/styles",
+            content="name: x\noutputs: {top: {top: {ref: ear}, bottom: {ref: garment}}}",
+            headers={"Content-Type": "text/yaml"},
+        )
         assert bad_ref.status_code == 422 and "outputs.top.top.ref" in bad_ref.json()["detail"]
-        builtin = http.post("/v1/styles", content=STUDIO.replace("name: studio", "name: headless"),
-                            headers={"Content-Type": "application/yaml"})
+        builtin = http.post(
+            "/v1/styles",
+            content=STUDIO.replace("name: studio", "name: headless"),
+            headers={"Content-Type": "application/yaml"},
+        )
         assert builtin.status_code == 409 and "built-in" in builtin.json()["detail"]
         assert http.delete("/v1/styles/headless").status_code == 409
         assert http.post("/v1/styles", content=b"\x89PNG", headers={"Content-Type": "image/png"}).status_code == 415
         huge = http.post("/v1/styles", content="#" * 70_000, headers={"Content-Type": "text/plain"})
         assert huge.status_code == 413
         assert http.put("/v1/styles/default", json={"name": "nothing-here"}).status_code == 404
-        preview = http.post("/v1/styles/preview", json={"guide": "name: x\n", "width": 10, "height": 10,
-                                                        "keypoints": []})
+        preview = http.post(
+            "/v1/styles/preview", json={"guide": "name: x\n", "width": 10, "height": 10, "keypoints": []}
+        )
         assert preview.status_code == 422 and "at least one output" in preview.json()["detail"]
         schema = http.get("/v1/styles/schema").json()
         assert "outputs" in schema["properties"]

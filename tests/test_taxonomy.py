@@ -36,15 +36,33 @@ def category_of(name: str) -> str:
 def test_category_ids():
     assert CATEGORIES == (
         "model",
-        "shoes/sneakers", "shoes/boots", "shoes/sandals", "shoes/formal",
-        "clothing/tops", "clothing/outerwear", "clothing/bottoms", "clothing/dresses",
+        "shoes/sneakers",
+        "shoes/boots",
+        "shoes/sandals",
+        "shoes/formal",
+        "clothing/tops",
+        "clothing/outerwear",
+        "clothing/bottoms",
+        "clothing/dresses",
         "clothing/swimwear-underwear",
-        "food/fruit-vegetables", "food/bakery", "food/dishes", "food/desserts", "food/drinks",
-        "cosmetics/lipstick", "cosmetics/skincare", "cosmetics/perfume", "cosmetics/makeup",
+        "food/fruit-vegetables",
+        "food/bakery",
+        "food/dishes",
+        "food/desserts",
+        "food/drinks",
+        "cosmetics/lipstick",
+        "cosmetics/skincare",
+        "cosmetics/perfume",
+        "cosmetics/makeup",
         "cosmetics/haircare",
         "kitchen-appliances",
-        "accessories/bags", "accessories/watches", "accessories/eyewear", "accessories/jewellery",
-        "accessories/hats", "accessories/ties", "accessories/other",
+        "accessories/bags",
+        "accessories/watches",
+        "accessories/eyewear",
+        "accessories/jewellery",
+        "accessories/hats",
+        "accessories/ties",
+        "accessories/other",
         "background-other",
     )
     assert BACKGROUND in CATEGORIES
@@ -132,9 +150,7 @@ def test_headwear():
     assert idx("cowboy hat") in HEADWEAR_IMAGENET
     assert idx("crash helmet") in HEADWEAR_IMAGENET
     assert idx("jersey") not in HEADWEAR_IMAGENET
-    assert HEADWEAR_IMAGENET == {
-        i for i, c in enumerate(imagenet_to_category()) if c == "accessories/hats"
-    }
+    assert HEADWEAR_IMAGENET == {i for i, c in enumerate(imagenet_to_category()) if c == "accessories/hats"}
 
 
 def test_unknown_category_is_reported_with_its_row(monkeypatch):

@@ -46,8 +46,12 @@ PENDING_S = 2.0
 def env(redis_url, tmp_path_factory) -> dict[str, str]:
     base = tmp_path_factory.mktemp("uploads")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
-    return {**env, **LIMITS, "CATALOG_REDIS_URL": redis_url.rsplit("/", 1)[0] + "/1",
-            "CATALOG_STORAGE_URL": (base / "blobs").as_uri()}
+    return {
+        **env,
+        **LIMITS,
+        "CATALOG_REDIS_URL": redis_url.rsplit("/", 1)[0] + "/1",
+        "CATALOG_STORAGE_URL": (base / "blobs").as_uri(),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +67,9 @@ def gw(env, tmp_path_factory) -> str:
 
 def post(url: str, files: dict[str, bytes], key: str | None = None, **fields) -> httpx.Response:
     headers = {"Idempotency-Key": key} if key else {}
-    return httpx.post(f"{url}/v1/jobs", files=[("files", (n, d)) for n, d in files.items()], data=fields,
-                      headers=headers, timeout=60)
+    return httpx.post(
+        f"{url}/v1/jobs", files=[("files", (n, d)) for n, d in files.items()], data=fields, headers=headers, timeout=60
+    )
 
 
 def padded_png(mb: float, seed: int = 0) -> bytes:
@@ -138,16 +143,21 @@ def test_catalog_run_fails_such_a_photo_alone_with_the_same_message(tmp_path):
     manifest = run([long, tmp_path / "empty.jpg"], tmp_path / "out")
     assert [(r.status, r.error) for r in manifest.images] == [
         ("failed", f"image too long: 40000x40 px; the models take at most {MAX_SIDE} px on a side"),
-        ("failed", "empty file (0 bytes)")]
+        ("failed", "empty file (0 bytes)"),
+    ]
 
 
 # --- 5. every option is checked at upload -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("background, words", [
-    ("red", "invalid background 'red'"), ("#12345g", "invalid background '#12345g'"),
-    ("x" * 100_000, "at most 32 characters"),
-])
+@pytest.mark.parametrize(
+    "background, words",
+    [
+        ("red", "invalid background 'red'"),
+        ("#12345g", "invalid background '#12345g'"),
+        ("x" * 100_000, "at most 32 characters"),
+    ],
+)
 def test_a_bad_background_is_422_naming_the_field(gw, background, words):
     response = post(gw, {"cup.jpg": BOTTLE.read_bytes()}, background=background)
     assert response.status_code == 422, response.text[:300]
@@ -173,8 +183,10 @@ def test_a_request_declared_over_the_limit_is_413_before_its_body_is_read(gw):
     parts = urlsplit(gw)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
         start = time.monotonic()
-        s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                  b"Content-Length: 629145600\r\n\r\n")  # 600 MB announced, none sent
+        s.sendall(
+            b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 629145600\r\n\r\n"
+        )  # 600 MB announced, none sent
         head, body = read_answer(s)
         assert time.monotonic() - start < 5
     assert head.startswith(b"HTTP/1.1 413") and b"connection: close" in head.lower()
@@ -188,8 +200,10 @@ def test_a_chunked_request_is_cut_off_with_413_once_it_passes_the_limit(gw):
     parts = urlsplit(gw)
     sent, chunk = 0, os.urandom(1 << 20)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
-        s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                  b"Transfer-Encoding: chunked\r\n\r\n")
+        s.sendall(
+            b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         head = b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n\r\n' + png_header(400, 300)
         s.sendall(b"%x\r\n%s\r\n" % (len(head), head))
         try:
@@ -209,7 +223,9 @@ def test_a_file_over_its_limit_is_refused_alone_and_not_kept(gw, store):
     assert response.status_code == 202, response.text
     job = response.json()
     assert [(i["status"], i["error"]) for i in job["images"]] == [
-        ("failed", "file too large: 5.0 MB; the limit is 4 MB"), ("queued", None)]
+        ("failed", "file too large: 5.0 MB; the limit is 4 MB"),
+        ("queued", None),
+    ]
     assert store.blobs.list(job_prefix(job["id"])) == [input_key(job["id"], "1")]
     alone = post(gw, {"big.png": padded_png(5)})
     assert alone.status_code == 413 and "file too large: 5.0 MB; the limit is 4 MB" in alone.json()["detail"]
@@ -260,9 +276,13 @@ def test_a_key_reused_with_another_body_is_409_and_a_true_retry_the_first_job(gw
     again = post(gw, {"cup.jpg": cup}, key="order-1", aspect="1:1")
     assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
     assert again.headers["idempotent-replayed"] == "true"
-    for files, fields in [({"cup.jpg": cup[:-1] + b"\0"}, {"aspect": "1:1"}), ({"mug.jpg": cup}, {"aspect": "1:1"}),
-                          ({"cup.jpg": cup}, {"aspect": "4:5"}), ({"cup.jpg": cup, "b.jpg": cup}, {"aspect": "1:1"}),
-                          ({"cup.jpg": cup}, {"aspect": "1:1", "webhook_url": "http://127.0.0.1:9/hook"})]:
+    for files, fields in [
+        ({"cup.jpg": cup[:-1] + b"\0"}, {"aspect": "1:1"}),
+        ({"mug.jpg": cup}, {"aspect": "1:1"}),
+        ({"cup.jpg": cup}, {"aspect": "4:5"}),
+        ({"cup.jpg": cup, "b.jpg": cup}, {"aspect": "1:1"}),
+        ({"cup.jpg": cup}, {"aspect": "1:1", "webhook_url": "http://127.0.0.1:9/hook"}),
+    ]:
         other = post(gw, files, key="order-1", **fields)
         assert other.status_code == 409, (files.keys(), fields, other.text)
         assert "Idempotency-Key was already used for a different request" in other.json()["detail"]
@@ -393,8 +413,10 @@ def test_an_upload_without_a_key_is_401_before_its_body_is_read(gateway):
     parts = urlsplit(gateway.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
         start = time.monotonic()
-        s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-                  b"Content-Length: 209715200\r\n\r\n")  # 200 MB announced, none sent
+        s.sendall(
+            b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            b"Content-Length: 209715200\r\n\r\n"
+        )  # 200 MB announced, none sent
         head, body = read_answer(s)
         assert time.monotonic() - start < 5
     assert head.startswith(b"HTTP/1.1 401"), head

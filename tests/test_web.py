@@ -27,8 +27,9 @@ PHONE = {"width": 390, "height": 844}
 FINISH_TIMEOUT_MS = 240_000  # CPU models take seconds per photo; the test machine may have 2 cores
 
 if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} not found (scripts/setup.sh installs it: apt-get install chromium)",
-                allow_module_level=True)
+    pytest.skip(
+        f"{CHROMIUM} not found (scripts/setup.sh installs it: apt-get install chromium)", allow_module_level=True
+    )
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 httpx = pytest.importorskip("httpx")
 
@@ -52,7 +53,8 @@ def truncated_jpeg() -> bytes:
 def browser():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
+            executable_path=str(CHROMIUM),
+            headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
         )
         yield browser
@@ -89,7 +91,8 @@ def wait_images_loaded(page, selector: str, count: int | None = None) -> None:
             const imgs = [...document.querySelectorAll(sel)];
             return imgs.length >= (n ?? 1) && imgs.every(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0);
         }""",
-        arg=[selector, count], timeout=30_000,
+        arg=[selector, count],
+        timeout=30_000,
     )
 
 
@@ -110,7 +113,7 @@ def file_path(url: str, job_id: str) -> str:
     prefix = f"/v1/jobs/{job_id}/files/"
     path = urlsplit(url).path
     assert path.startswith(prefix), url
-    return path[len(prefix):]
+    return path[len(prefix) :]
 
 
 class UploadedJob:
@@ -132,10 +135,13 @@ def uploaded(browser, gateway, key):
     page.get_by_role("button", name="Save key").click()
     sync_api.expect(page.locator("#key-panel")).to_be_hidden()
 
-    page.locator("#files").set_input_files([
-        photo(FOOTBALLER.name, FOOTBALLER.read_bytes()), photo(BOTTLE.name, BOTTLE.read_bytes()),
-        photo("truncated.jpg", truncated_jpeg()),
-    ])
+    page.locator("#files").set_input_files(
+        [
+            photo(FOOTBALLER.name, FOOTBALLER.read_bytes()),
+            photo(BOTTLE.name, BOTTLE.read_bytes()),
+            photo("truncated.jpg", truncated_jpeg()),
+        ]
+    )
     sync_api.expect(page.locator("#chosen-summary")).to_contain_text("3 photos chosen")
     page.get_by_role("button", name="Upload and process").click()
     page.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"), timeout=60_000)
@@ -178,7 +184,9 @@ def test_upload_shows_the_gallery_and_downloads_the_catalog(uploaded, client):
         assert card.locator(".hex").all_inner_texts() == [i["color"]["hex"] for i in items]
         assert card.locator(".color-name").all_inner_texts() == [i["color"]["name"] for i in items]
         names = card.locator(".color-name")
-        assert [names.nth(k).get_attribute("title") for k in range(len(items))] == [i["color"]["css_name"] for i in items]
+        assert [names.nth(k).get_attribute("title") for k in range(len(items))] == [
+            i["color"]["css_name"] for i in items
+        ]
         assert card.locator(".category > span:first-child").all_inner_texts() == [i["category"] for i in items]
         assert card.locator(".palette").first.locator("span").count() == len(items[0]["color"]["palette"])
     # The words read on the supplement bottle's label, largest print first.
@@ -228,8 +236,7 @@ def test_failures_are_shown_with_their_reason(uploaded, browser, gateway, key):
     context = keyed_context(browser, key)
     page = context.new_page()
     page.goto(gateway.url + "/")
-    page.locator("#files").set_input_files(
-        [photo("broken.jpg", FOOTBALLER.read_bytes()[:300])])
+    page.locator("#files").set_input_files([photo("broken.jpg", FOOTBALLER.read_bytes()[:300])])
     page.get_by_role("button", name="Upload and process").click()
     error = page.locator("#upload-error")
     sync_api.expect(error).to_be_visible()
@@ -391,12 +398,19 @@ def test_style_preview_follows_the_guide_text(uploaded, browser, gateway, key, c
     sync_api.expect(look).to_have_count(1)
     page.wait_for_function(
         "() => { const i = document.querySelector('#sp-stage image'); return i && i.getAttribute('href')?.startsWith('blob:'); }",
-        timeout=30_000)
+        timeout=30_000,
+    )
 
     # The box is the server's, in photo pixels, and drawn where it lies on the photo shown.
-    expected = client.post("/v1/styles/preview", json={
-        "style": "full-look", "width": record["width"], "height": record["height"], "keypoints": record["keypoints"],
-    })
+    expected = client.post(
+        "/v1/styles/preview",
+        json={
+            "style": "full-look",
+            "width": record["width"],
+            "height": record["height"],
+            "keypoints": record["keypoints"],
+        },
+    )
     assert expected.status_code == 200, expected.text
     want = next(o for o in expected.json()["outputs"] if o["output"] == "look" and o["person"] == 0)
     before = rect_box(page)
@@ -417,7 +431,9 @@ def test_style_preview_follows_the_guide_text(uploaded, browser, gateway, key, c
     text.fill(edited)
     page.wait_for_function(
         """([sel, y0]) => { const r = document.querySelector(sel); return r && Number(r.dataset.box.split(",")[1]) < y0; }""",
-        arg=[LOOK_RECT, before[1]], timeout=10_000)
+        arg=[LOOK_RECT, before[1]],
+        timeout=10_000,
+    )
     after = rect_box(page)
     assert after[1] < before[1]
     sync_api.expect(page.locator("#sp-error")).to_be_hidden()
