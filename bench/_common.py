@@ -13,7 +13,7 @@ import resource
 import shlex
 import statistics
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -135,7 +135,7 @@ def header(name: str) -> dict:
     print(f"{name}: {info['cpu']}, {info['cores']} cores; load average at start {load}")
     return {
         "benchmark": name,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": info,
         "command": command(),
         "code": code_version(),

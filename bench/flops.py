@@ -38,7 +38,9 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -107,13 +109,15 @@ def measured_peak(n: int = 4096, repeats: int = 3) -> dict:
     flops = 2 * n**3
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((n, n), np.float32), rng.standard_normal((n, n), np.float32)
-    out = {}
-    for name, mm, x, y in (
-        ("numpy", np.matmul, a, b),
-        ("torch", torch.matmul, torch.from_numpy(a), torch.from_numpy(b)),
-    ):
-        mm(x, y)  # warm-up
-        best = min(_seconds(lambda: mm(x, y)) for _ in range(repeats))
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    products: dict[str, Callable[[], object]] = {
+        "numpy": lambda: np.matmul(a, b),
+        "torch": lambda: torch.matmul(ta, tb),
+    }
+    out: dict[str, Any] = {}
+    for name, product in products.items():
+        product()  # warm-up
+        best = min(_seconds(product) for _ in range(repeats))
         out[f"{name}_gflops"] = round(flops / best / 1e9, 1)
     out["gflops"] = max(out["numpy_gflops"], out["torch_gflops"])
     out["how"] = f"{n}x{n} @ {n}x{n} fp32 matmul, best of {repeats}, torch threads {torch.get_num_threads()}"
@@ -146,7 +150,8 @@ int main(void) {
                a4 = _mm512_set1_ps(4), a5 = _mm512_set1_ps(5), a6 = _mm512_set1_ps(6), a7 = _mm512_set1_ps(7),
                a8 = _mm512_set1_ps(8), a9 = _mm512_set1_ps(9), a10 = _mm512_set1_ps(10), a11 = _mm512_set1_ps(11);
         for (long i = 0; i < m; i++) {
-            FMA(a0); FMA(a1); FMA(a2); FMA(a3); FMA(a4); FMA(a5); FMA(a6); FMA(a7); FMA(a8); FMA(a9); FMA(a10); FMA(a11);
+            FMA(a0); FMA(a1); FMA(a2); FMA(a3); FMA(a4); FMA(a5);
+            FMA(a6); FMA(a7); FMA(a8); FMA(a9); FMA(a10); FMA(a11);
         }
         a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), _mm512_add_ps(a4, a5));
         a6 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a6, a7), _mm512_add_ps(a8, a9)), _mm512_add_ps(a10, a11));
@@ -277,14 +282,14 @@ def tflite_flops(path: Path) -> dict:
     names = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
     model = tflite.Model.GetRootAsModel(path.read_bytes(), 0)
     sg = model.Subgraphs(0)
-    shape = lambda i: [int(d) for d in sg.Tensors(i).ShapeAsNumpy()]  # noqa: E731
-    op_name = lambda op: names.get(
-        max(
-            model.OperatorCodes(op.OpcodeIndex()).BuiltinCode(),  # noqa: E731
-            model.OperatorCodes(op.OpcodeIndex()).DeprecatedBuiltinCode(),
-        ),
-        "?",
-    )
+
+    def shape(tensor: int) -> list[int]:
+        return [int(d) for d in sg.Tensors(tensor).ShapeAsNumpy()]
+
+    def op_name(op: Any) -> str:
+        code = model.OperatorCodes(op.OpcodeIndex())
+        return names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "?")
+
     operators = [sg.Operators(i) for i in range(sg.OperatorsLength())]
     producer = {op.Outputs(j): op for op in operators for j in range(op.OutputsLength())}
 
@@ -445,7 +450,8 @@ def main() -> None:
         f"{theoretical['nominal_clock_ghz']} GHz: {theoretical['gflops_at_nominal_clock']} GFLOP/s)"
     )
     print(
-        f"peak, measured ({measured['how']}): numpy {measured['numpy_gflops']}, torch {measured['torch_gflops']} GFLOP/s"
+        f"peak, measured ({measured['how']}): numpy {measured['numpy_gflops']}, "
+        f"torch {measured['torch_gflops']} GFLOP/s"
     )
     if fma := measured["fma_microbench"]:
         print(

@@ -54,9 +54,8 @@ def main() -> None:
         for side in SIDES:
             ms[side].append(statistics.median(runs[side]))
     record.update({"photos": len(paths), "repeats": args.repeats})
-    print(
-        f"{len(paths)} photos, median of {args.repeats} repeats each\n{'':7}{'median ms':>11}{'mean ms':>10}{'p90 ms':>9}"
-    )
+    print(f"{len(paths)} photos, median of {args.repeats} repeats each")
+    print(f"{'':7}{'median ms':>11}{'mean ms':>10}{'p90 ms':>9}")
     for side in SIDES:
         record[side] = _common.summary(ms[side])
         s = record[side]

@@ -1,6 +1,9 @@
 """Print the figures of bench/results/*.json as the Markdown tables of bench/README.md.
 
-    .venv/bin/python bench/tables.py [segment_vs_rembg pose_overhead color_vs_colorthief flops memory_soak thread_handoff]
+    .venv/bin/python bench/tables.py [NAME ...]
+
+NAME: segment_vs_rembg, pose_overhead, color_vs_colorthief, flops, memory_soak,
+thread_handoff (all of them, in that order, by default).
 
 Run it after a benchmark and paste its table over the old one in the README.
 """
@@ -159,7 +162,8 @@ def flops() -> str:
         if "achieved_gflops_nonzero_weights" in x:
             peak += (
                 f"{name}: its filters are stored sparse; counting nonzero weights only it is "
-                f"{x['conv_flops_nonzero_weights'] / 1e9:.2f} GFLOPs, {x['achieved_gflops_nonzero_weights']:.1f} GFLOP/s.\n"
+                f"{x['conv_flops_nonzero_weights'] / 1e9:.2f} GFLOPs, "
+                f"{x['achieved_gflops_nonzero_weights']:.1f} GFLOP/s.\n"
             )
     if fma := m.get("fma_microbench"):
         peak += (

@@ -186,7 +186,7 @@ def test_every_file_in_the_manifest_is_a_valid_image_of_its_format(catalog_run):
                     assert im.format == "PNG" and im.size == (50, 50)
                     colours = im.convert("RGB").getcolors()
                     assert colours == [(2500, item.color.rgb)], f"{rel} is not filled with {item.color.hex}"
-                    assert item.color.hex == "#%02x%02x%02x" % item.color.rgb
+                    assert item.color.hex == "#{:02x}{:02x}{:02x}".format(*item.color.rgb)
                 checked += 1
     assert checked >= 3 * 10
 

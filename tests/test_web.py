@@ -89,7 +89,8 @@ def wait_images_loaded(page, selector: str, count: int | None = None) -> None:
     page.wait_for_function(
         """([sel, n]) => {
             const imgs = [...document.querySelectorAll(sel)];
-            return imgs.length >= (n ?? 1) && imgs.every(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0);
+            return imgs.length >= (n ?? 1)
+                && imgs.every(i => i.src.startsWith('blob:') && i.complete && i.naturalWidth > 0);
         }""",
         arg=[selector, count],
         timeout=30_000,
@@ -397,7 +398,10 @@ def test_style_preview_follows_the_guide_text(uploaded, browser, gateway, key, c
     look = page.locator(LOOK_RECT)
     sync_api.expect(look).to_have_count(1)
     page.wait_for_function(
-        "() => { const i = document.querySelector('#sp-stage image'); return i && i.getAttribute('href')?.startsWith('blob:'); }",
+        """() => {
+            const i = document.querySelector('#sp-stage image');
+            return i && i.getAttribute('href')?.startsWith('blob:');
+        }""",
         timeout=30_000,
     )
 
@@ -430,7 +434,10 @@ def test_style_preview_follows_the_guide_text(uploaded, browser, gateway, key, c
     assert n == 1, guide
     text.fill(edited)
     page.wait_for_function(
-        """([sel, y0]) => { const r = document.querySelector(sel); return r && Number(r.dataset.box.split(",")[1]) < y0; }""",
+        """([sel, y0]) => {
+            const r = document.querySelector(sel);
+            return r && Number(r.dataset.box.split(",")[1]) < y0;
+        }""",
         arg=[LOOK_RECT, before[1]],
         timeout=10_000,
     )
