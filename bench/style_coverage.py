@@ -16,16 +16,17 @@ import argparse
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-import services.detect.step
-import services.pose.step  # noqa: F401  (each registers its stage's step)
 from services.pose.garments import garment_items
-from shared.domain.records import Options, PhotoState
+from shared.domain.records import Options, Person
 from shared.domain.styles import builtin_guides
-from shared.engine.stage import Artifacts, StepContext, step_of
+from shared.engine.photo_state import PhotoState
+from shared.engine.stage import Artifacts, StepContext, run_stage_steps
 from shared.infra.imageio import collect_photos, read_image
 from shared.infra.storage import memory_store
 
@@ -34,7 +35,7 @@ DEFAULT_DIR = PROJECT_ROOT.parent / "shared" / "testdata" / "public"
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "results" / "style_coverage.json"
 
 
-def people_of(path: Path):
+def people_of(path: Path) -> tuple[np.ndarray, list[Person]]:
     """The photo, and the people pose confirms on it (empty for a product photo)."""
     rgb = read_image(path)
     store = memory_store()
@@ -42,9 +43,9 @@ def people_of(path: Path):
     ctx = StepContext(
         PhotoState(source=path.name, slug="photo"), files, load_photo=lambda: rgb, load_options=Options, _rgb=rgb
     )
-    step_of("detect")(ctx)
+    run_stage_steps("detect", ctx)
     if ctx.state.next_stage("detect") == "pose":
-        step_of("pose")(ctx)
+        run_stage_steps("pose", ctx)
     return rgb, ctx.state.people
 
 
@@ -56,13 +57,16 @@ def main() -> None:
     photos = collect_photos([args.folder])
     seen = [(path.name, *people_of(path)) for path in photos]
     persons = [s for s in seen if s[2]]
-    report = {"folder": str(args.folder), "photos": len(seen), "person_photos": len(persons), "guides": {}}
+    guides: dict[str, dict[str, Any]] = {}
+    report = {"folder": str(args.folder), "photos": len(seen), "person_photos": len(persons), "guides": guides}
     table = Table(title=f"Built-in style guides on {len(seen)} photos of {args.folder.name}/")
     for column in ("guide", "person photos satisfied", "product photos styled", "why the others could not"):
         table.add_column(column)
     for name, guide in builtin_guides().items():
         options = Options(style=guide)
-        satisfied, reasons, failed_photos = 0, Counter(), {}
+        satisfied = 0
+        reasons: Counter[str] = Counter()
+        failed_photos: dict[str, list[str]] = {}
         for source, rgb, people in persons:
             _, skipped = garment_items(rgb, people, options)
             if skipped:
@@ -72,7 +76,7 @@ def main() -> None:
                 satisfied += 1
         products = len(seen) - len(persons)
         styled = products if guide.product else 0
-        report["guides"][name] = {
+        guides[name] = {
             "person_photos_satisfied": satisfied,
             "product_photos_styled": styled,
             "reasons": dict(reasons.most_common()),
