@@ -104,22 +104,21 @@ def test_the_body_under_a_face_is_the_body_the_search_finds(footballer):
     assert np.median(gaps) < 0.05 * height
 
 
-def test_a_photo_detect_saw_before_it_looked_for_faces_keeps_its_person(footballer):
+def test_a_photo_detect_saw_before_it_looked_for_faces_keeps_its_person(footballer: np.ndarray) -> None:
     """A task redelivered across an upgrade reaches pose without the faces detect now leaves
     in the work area: pose finds its people by the search alone, instead of failing."""
-    from services.detect.step import step_detect
-    from services.pose.step import step_pose
-    from shared.domain.records import Options, PhotoState
-    from shared.engine.stage import FACES, Artifacts, StepContext
+    from shared.domain.records import Options
+    from shared.engine.photo_state import PhotoState
+    from shared.engine.stage import FACES, Artifacts, StepContext, run_stage_steps
     from shared.infra.storage import join, memory_store
 
     store = memory_store()
     files = Artifacts(store, "out", "photo", store, "work")
     ctx = StepContext(PhotoState(source="footballer.jpg", slug="photo"), files, lambda: footballer, Options)
-    step_detect(ctx)
+    run_stage_steps("detect", ctx)
     assert files.has_work(FACES)
     store.delete(join("work", FACES))
-    step_pose(ctx)
+    run_stage_steps("pose", ctx)
     assert ctx.state.kind == "person" and len(ctx.state.people) == 1
 
 
