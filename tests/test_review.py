@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from shared.domain.records import ColorResult, ItemFiles, ItemState, PaletteEntry
+from shared.domain.review import reviewed_item
 
 
 def _colour(*shares: float) -> ColorResult:
@@ -19,41 +20,43 @@ def _item(**fields) -> ItemState:
 
 
 def test_an_item_the_product_is_sure_of_is_trusted():
-    item = _item().to_item()
+    item = reviewed_item(_item())
     assert not item.needs_review and item.review_reasons == []
 
 
 def test_each_unsure_part_is_a_reason():
-    assert _item(category="background-other", category_score=0.9).to_item().review_reasons == [
+    assert reviewed_item(_item(category="background-other", category_score=0.9)).review_reasons == [
         "category: not one the catalog has"
     ]
-    assert _item(category_score=0.12).to_item().review_reasons == ["category: food/drinks at only 0.12"]
-    many = _item(color=_colour(*[0.2] * 5)).to_item()
+    assert reviewed_item(_item(category_score=0.12)).review_reasons == ["category: food/drinks at only 0.12"]
+    many = reviewed_item(_item(color=_colour(*[0.2] * 5)))
     assert many.needs_review and many.review_reasons == ["colour: the dominant colour covers only 20% of the item"]
-    unseen = _item(color_from_wider_area=True).to_item()
+    unseen = reviewed_item(_item(color_from_wider_area=True))
     assert unseen.review_reasons == [
         "colour: too few of the item's own pixels were seen; it is measured on a wider area"
     ]
     cropped = _item(type="garment", garment="top", category="clothing/tops", warnings=["soles not seen"])
-    assert cropped.to_item().review_reasons == ["crop: the style guide's rules were met only in part"]
+    assert reviewed_item(cropped).review_reasons == ["crop: the style guide's rules were met only in part"]
 
 
 def test_a_colour_on_the_border_of_two_families_is_checked():
     # Whether a dark denim blue is "navy" or "blue" is a coin toss; the hex is not in doubt.
     palette = [PaletteEntry(hex="#41546f", rgb=(65, 84, 111), share=1.0)]
     denim = ColorResult(hex="#41546f", rgb=(65, 84, 111), name="navy", css_name="darkslategray", palette=palette)
-    assert not _item(color=denim).to_item().needs_review
-    flagged = _item(color=denim.model_copy(update={"near_names": ["blue"]})).to_item()
+    assert not reviewed_item(_item(color=denim)).needs_review
+    flagged = reviewed_item(_item(color=denim.model_copy(update={"near_names": ["blue"]})))
     assert flagged.needs_review and flagged.review_reasons == ["colour: navy is on the border of blue"]
 
 
 def test_a_product_is_checked_below_a_surer_score_than_a_garment():
     # A product's score is calibrated (right 70% of the time at 0.7: checked); a garment's
     # is its kind's probability among a few kinds (0.7 is a clear lead: trusted).
-    assert _item(category_score=0.7).to_item().review_reasons == ["category: food/drinks at only 0.70"]
+    assert reviewed_item(_item(category_score=0.7)).review_reasons == ["category: food/drinks at only 0.70"]
     garment = _item(type="garment", garment="top", category="clothing/tops", category_score=0.7)
-    assert not garment.to_item().needs_review
-    assert _item(type="garment", garment="top", category="clothing/tops", category_score=0.2).to_item().needs_review
+    assert not reviewed_item(garment).needs_review
+    assert reviewed_item(
+        _item(type="garment", garment="top", category="clothing/tops", category_score=0.2)
+    ).needs_review
 
 
 def test_a_real_photo_the_classifier_cannot_name_is_flagged():
@@ -102,7 +105,7 @@ def test_a_shoe_crop_the_classifier_sees_no_shoe_in_is_a_guess_sent_to_review():
     guess = best_within(probs, shoes, min_score)
     assert guess.score == 0.25
     garment = _item(type="garment", garment="shoes", category=guess.category, category_score=guess.score)
-    assert garment.to_item().review_reasons == [f"category: {guess.category} at only 0.25"]
+    assert reviewed_item(garment).review_reasons == [f"category: {guess.category} at only 0.25"]
     probs[imagenet_categories().index("running shoe")] = 0.3
     assert best_within(probs, shoes, min_score).category == "shoes/sneakers"
     assert best_within(probs, shoes, min_score).score > 0.9
