@@ -19,9 +19,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catalog.local_cluster import die_with_parent, free_port
 from shared.engine.chain import QUEUES  # noqa: F401 (the tests import it from here)
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -116,8 +120,8 @@ class Cluster:
     storage_url: str
     env: dict[str, str]
     logs: Path
+    app: Celery  # a Celery app on this cluster's Redis, for control commands
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)  # node name -> process
-    app: object = None  # a Celery app on this cluster's Redis, for control commands
 
     def log_tail(self, lines: int = 40) -> str:
         out = []
@@ -245,7 +249,7 @@ def wait_for_workers(cluster: Cluster, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     expected = set(cluster.workers)
     while True:
-        replies = cluster.app.control.ping(timeout=1.0)
+        replies = cluster.app.control.ping(timeout=1.0) or []
         answered = {name for reply in replies for name in reply}
         if expected <= answered:
             return

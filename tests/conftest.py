@@ -14,8 +14,10 @@ Photos:
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -23,6 +25,13 @@ from PIL import Image
 from skimage import data as samples
 
 from shared.infra.imageio import read_image
+
+if TYPE_CHECKING:  # the fixtures import the product's heavier modules when they run
+    import httpx
+    from cluster import Cluster
+
+    from shared.domain.records import ImageRecord, Manifest
+    from shared.engine.jobs.store import JobStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PUBLIC = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "public"
@@ -222,7 +231,9 @@ def catalog_inputs(folder: Path, coffee: np.ndarray, coffee_mask: np.ndarray) ->
     indices = np.asarray(palette).copy()
     indices[~cup_mask] = 255  # the table around the cup becomes transparent
     transparent = Image.fromarray(indices, "P")
-    transparent.putpalette(palette.getpalette()[: 255 * 3] + [0, 255, 0])  # transparent index drawn green
+    colours = palette.getpalette()
+    assert colours is not None  # quantize() made a palette image
+    transparent.putpalette(colours[: 255 * 3] + [0, 255, 0])  # transparent index drawn green
     files["palette.png"] = encode(transparent, transparency=255)
     exif = Image.Exif()
     exif[0x0112] = 6  # stored on its side: "rotate 90 degrees clockwise to view"
@@ -239,10 +250,10 @@ def catalog_inputs(folder: Path, coffee: np.ndarray, coffee_mask: np.ndarray) ->
 @dataclass
 class CatalogRun:
     out: Path  # the catalog folder
-    manifest: object  # shared.domain.records.Manifest returned by run()
-    records: dict  # ImageRecord by the input's short name ("coffee", "truncated", ...)
+    manifest: Manifest  # returned by run()
+    records: dict[str, ImageRecord]  # by the input's short name ("coffee", "truncated", ...)
     inputs: dict[str, Path]  # the input files by short name
-    reported: list  # records passed to on_photo, in order
+    reported: list[ImageRecord]  # records passed to on_photo, in order
 
 
 @pytest.fixture(scope="session")
@@ -253,7 +264,7 @@ def catalog_run(tmp_path_factory, coffee, coffee_mask) -> CatalogRun:
     base = tmp_path_factory.mktemp("catalog")
     inputs = catalog_inputs(base / "inputs", coffee, coffee_mask)
     out = base / "out"
-    reported = []
+    reported: list[ImageRecord] = []
     manifest = run(list(inputs.values()), out, on_photo=reported.append)
     records = {Path(r.source).stem: r for r in manifest.images}
     return CatalogRun(out, manifest, records, inputs, reported)
@@ -294,7 +305,7 @@ def in_process(photos, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory) -> str:
+def redis_url(tmp_path_factory) -> Iterator[str]:
     """A redis-server of the test session's own, on a free loopback port (skips when
     redis-server is not installed)."""
     from cluster import running_redis
@@ -333,13 +344,13 @@ def cluster(redis_url, tmp_path_factory):
 class Gateway:
     url: str  # http://127.0.0.1:<port>
     api_keys: tuple[str, ...]  # two valid keys (keys are on)
-    jobs: object  # a shared.engine.jobs.JobStore on the cluster's Redis and blob store
-    cluster: object
+    jobs: JobStore  # on the cluster's Redis and blob store
+    cluster: Cluster
     webhook_secret: str = WEBHOOK_SECRET
 
 
 @pytest.fixture(scope="session")
-def gateway(cluster, cluster_jobs) -> Gateway:
+def gateway(cluster, cluster_jobs) -> Iterator[Gateway]:
     """The gateway (uvicorn, its own process) in front of the session's cluster, API keys on."""
     from cluster import running_gateway
 
@@ -367,7 +378,7 @@ def webhook_receiver():
 @dataclass
 class ApiJob:
     id: str
-    accepted: object  # the httpx.Response of the POST
+    accepted: httpx.Response  # the POST's
     final: dict  # GET /v1/jobs/{id} once finished
     api_key: str
     webhook_path: str

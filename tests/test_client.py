@@ -17,6 +17,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -38,7 +39,9 @@ def catalog(*args: str):
 
 
 def job_id_in(output: str) -> str:
-    return re.search(r"job ([0-9a-f]{16,})", output).group(1)
+    found = re.search(r"job ([0-9a-f]{16,})", output)
+    assert found, output
+    return found.group(1)
 
 
 def photo_folder(folder: Path) -> Path:
@@ -265,14 +268,20 @@ def cluster_env(port: int) -> dict[str, str]:
     return {**env, "CATALOG_PORT": str(port), "CATALOG_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
 
 
-def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> str:
+def read_lines(stream: IO[str], into: queue.Queue[str]) -> None:
+    for line in stream:
+        into.put(line)
+
+
+def wait_for_line(proc: subprocess.Popen[str], text: str, timeout: float) -> str:
     """stdout lines (stderr merged) until one holds `text`; fails with what was said. A
     thread reads, so the wait has a deadline even when the process says nothing."""
-    lines: queue.Queue | None = getattr(proc, "lines", None)
+    lines: queue.Queue[str] | None = getattr(proc, "lines", None)
     if lines is None:  # one reader per process, so no line goes to an earlier wait
+        assert proc.stdout is not None, "the process must be started with stdout=PIPE"
         lines = proc.lines = queue.Queue()  # type: ignore[attr-defined]
-        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    seen = []
+        threading.Thread(target=read_lines, args=(proc.stdout, lines), daemon=True).start()
+    seen: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and (proc.poll() is None or not lines.empty()):
         try:

@@ -591,7 +591,9 @@ def test_vendored_compose_schema_is_the_binarys():
 # --- Dockerfile ------------------------------------------------------------------------
 def dockerfile_stages() -> list[list[tuple[str, str]]]:
     """Instructions per stage, continuation lines joined, comments dropped."""
-    stages, joined, buffer = [[]], [], ""
+    stages: list[list[tuple[str, str]]] = [[]]
+    joined: list[str] = []
+    buffer = ""
     for line in DOCKERFILE.read_text().splitlines():
         stripped = line.strip()
         if stripped.startswith("#") or (not stripped and not buffer):

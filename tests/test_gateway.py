@@ -23,7 +23,8 @@ from shared.engine.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 def client(gateway, key: str | None = "first") -> httpx.Client:
     """An HTTP client of the gateway with the first key, the second, none, or the given one."""
-    chosen = {"first": gateway.api_keys[0], "second": gateway.api_keys[1]}.get(key, key)
+    named = {"first": gateway.api_keys[0], "second": gateway.api_keys[1]}
+    chosen = named.get(key, key) if key else None
     return httpx.Client(base_url=gateway.url, headers={"X-API-Key": chosen} if chosen else {}, timeout=60)
 
 

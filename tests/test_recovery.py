@@ -104,7 +104,8 @@ def segment_running(jobs: JobStore, job_id: str, timeout: float = 120):
     deadline = time.monotonic() + timeout
     while True:
         image = jobs.get_image(job_id, "0")
-        run = image.stages.get("segment") if image else None
+        assert image is not None, f"job {job_id} has no photo 0"
+        run = image.stages.get("segment")
         if run and run.status == "running" and run.pid:
             return run
         assert time.monotonic() < deadline and image.status != "ok", f"segment never seen running: {image}"

@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -60,7 +61,7 @@ def store(env) -> JobStore:
 
 
 @pytest.fixture(scope="module")
-def gw(env, tmp_path_factory) -> str:
+def gw(env, tmp_path_factory) -> Iterator[str]:
     with running_gateway(env, tmp_path_factory.mktemp("uploads-logs")) as url:
         yield url
 
