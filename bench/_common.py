@@ -16,6 +16,7 @@ import sys
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT_ROOT / "bench" / "results"
@@ -28,7 +29,12 @@ def photos(folder: Path = PHOTOS) -> list[Path]:
 
 def cpu_info() -> dict:
     """Model name, MHz and flags of the first CPU in /proc/cpuinfo, and the core count."""
-    info = {"model": platform.processor() or "unknown", "mhz": None, "flags": [], "cores": os.cpu_count()}
+    info: dict[str, Any] = {
+        "model": platform.processor() or "unknown",
+        "mhz": None,
+        "flags": [],
+        "cores": os.cpu_count(),
+    }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
@@ -64,7 +70,7 @@ def machine() -> dict:
 
 
 def versions(*names: str) -> dict:
-    out = {}
+    out: dict[str, str | None] = {}
     for name in names:
         try:
             out[name] = version(name)

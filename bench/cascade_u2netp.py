@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -67,7 +68,7 @@ def main() -> int:
     files = [p for folder in args.photos for p in _common.photos(folder)]
     warm = read_image(files[0])
     first_pass(warm), matte(warm, "fp32"), matte(warm, "int8")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in files:
         rgb = read_image(path)
         t = time.perf_counter()

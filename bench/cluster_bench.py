@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -120,8 +121,8 @@ def main() -> int:
     warmup = [p for p in every if p not in files][:2] or files[:2]
     load_start = os.getloadavg()
 
-    with tempfile.TemporaryDirectory() as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
         console.print(f"in-process: {len(files)} photos ...")
         local_s = in_process(files, warmup, scratch)
 
@@ -143,7 +144,7 @@ def main() -> int:
                 cluster.stop()
 
     n = len(files)
-    result = {
+    result: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "cores": os.cpu_count(),

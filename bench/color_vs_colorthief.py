@@ -34,6 +34,7 @@ import io
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -225,7 +226,7 @@ def main() -> None:
             flush=True,
         )
 
-    table = {}
+    table: dict[str, dict[str, Any]] = {}
     for variant in VARIANTS:
         errors = [r[variant]["de2000"] for r in rows]
         table[variant] = {

@@ -55,12 +55,12 @@ def small_photos(count: int = 4, side: int = 320) -> list[tuple[str, bytes]]:
     """A few committed photos, made small so stages are quick."""
     out = []
     for path in sorted(FIXTURES.glob("*.jpg"))[:count]:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((side, side))
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=85)
-            out.append((path.name, buf.getvalue()))
+        with Image.open(path) as original:
+            im = original.convert("RGB")
+        im.thumbnail((side, side))
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=85)
+        out.append((path.name, buf.getvalue()))
     return out
 
 

@@ -34,10 +34,11 @@ machine every figure, the peaks included, comes out low.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -222,19 +223,21 @@ def isnet_flops(path: Path) -> dict:
     g = model.graph
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in [*g.value_info, *g.input, *g.output]}
     weights = {w.name: list(numpy_helper.to_array(w).shape) for w in g.initializer}
-    conv, element, per_op = 0, Counter(), Counter()
+    conv = 0
+    element: Counter[str] = Counter()
+    per_op: Counter[str] = Counter()
     for node in g.node:
         out = shapes.get(node.output[0])
         if node.op_type == "Conv":
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             cout, cin_g, kh, kw = weights.get(node.input[1]) or shapes[node.input[1]]
+            assert out and all(out), f"{node.name}: output shape not inferred"
             n, c, h, w = out
             flops = 2 * cout * cin_g * kh * kw * h * w * n
             conv += flops
             per_op["Conv"] += 1
             if len(node.input) > 2:
                 element["Conv bias"] += n * c * h * w
-            assert all(out), f"{node.name}: output shape not inferred"
             cin = shapes.get(node.input[0], [0, 0])[1]  # 0 where inference lost it after a Concat
             assert not cin or attrs.get("group", 1) * cin_g == cin, node.name
         elif node.op_type in ("Relu", "Add", "Sigmoid", "Resize", "MaxPool"):
@@ -303,7 +306,10 @@ def tflite_flops(path: Path) -> dict:
         item = {tflite.TensorType.FLOAT16: 2, tflite.TensorType.FLOAT32: 4, tflite.TensorType.INT8: 1}[t.Type()]
         return model.Buffers(t.Buffer()).DataLength() / item / int(np.prod(shape(tensor)))
 
-    macs, nonzero, element, ops = Counter(), Counter(), Counter(), Counter()
+    macs: Counter[str] = Counter()
+    nonzero: defaultdict[str, float] = defaultdict(float)  # MACs times the filter's density
+    element: Counter[str] = Counter()
+    ops: Counter[str] = Counter()
     for op in operators:
         name = op_name(op)
         ops[name] += 1
@@ -359,12 +365,12 @@ def time_efficientnet(rgb: np.ndarray, runs: int) -> float:
     square = np.full((side, side, 3), 255, np.uint8)
     square[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = rgb
     x = (cv2.resize(square, (260, 260), interpolation=cv2.INTER_AREA).astype(np.float32) - 127.0) / 128.0
-    x = torch.from_numpy(x).permute(2, 0, 1)[None].contiguous()
+    batch = torch.from_numpy(x).permute(2, 0, 1)[None].contiguous()
     model = efficientnet()
 
     def call():
         with torch.inference_mode():
-            model(x)
+            model(batch)
 
     return median_ms(call, runs)
 
@@ -412,12 +418,12 @@ def main() -> None:
     rgb = read_image(args.photo)
     mp_root = Path(mediapipe.__file__).parent
 
-    models = {
+    models: dict[str, tuple[dict, Callable[[], float]]] = {
         "isnet-medium": (isnet_flops(check_file(ISNET)), lambda: time_isnet(rgb, max(3, args.runs // 3))),
         "efficientnet-lite2": (efficientnet_flops(), lambda: time_efficientnet(rgb, args.runs)),
     }
     for name, rel in TFLITE_MODELS.items():
-        models[name] = (tflite_flops(mp_root / rel), lambda p=mp_root / rel: time_tflite(p, rgb, args.runs * 3))
+        models[name] = (tflite_flops(mp_root / rel), functools.partial(time_tflite, mp_root / rel, rgb, args.runs * 3))
 
     fma = fma_microbench()
     theoretical = theoretical_peak(args.fma_units, fma["clock_ghz"] if fma else None)

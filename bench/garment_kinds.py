@@ -67,8 +67,8 @@ def labelled_garments(labels: dict) -> list[dict]:
                 old_rule = best_within(probs[0], allowed, pose_settings().garment_min_score).category
                 rows.append(
                     {"photo": photo, "garment": garment, "truth": truth, "allowed": list(allowed),
-                     "old_rule": old_rule, "crop": kind_mass(probs[:1], allowed).tolist(),
-                     "views": kind_mass(probs, allowed).tolist()}
+                     "old_rule": old_rule, "crop": kind_mass(list(probs[:1]), allowed).tolist(),
+                     "views": kind_mass(list(probs), allowed).tolist()}
                 )  # fmt: skip
     return rows
 

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,8 +49,10 @@ def main() -> None:
     )
     paths = _common.photos(args.folder)
     options = Options()
-    samples = [{"photos": 0, "rss_mib": _common.rss_mib(), "when": "after imports"}]
-    per_photo_rss, per_photo_s, failed = [], [], 0
+    samples: list[dict[str, Any]] = [{"photos": 0, "rss_mib": _common.rss_mib(), "when": "after imports"}]
+    per_photo_rss: list[float] = []
+    per_photo_s: list[float] = []
+    failed = 0
     print(f"after imports: RSS {samples[0]['rss_mib']} MiB; {args.photos} photos cycling {len(paths)}", flush=True)
 
     def save(done: int, final: bool = False) -> None:

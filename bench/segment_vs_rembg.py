@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +77,7 @@ def worker(side: str) -> None:
     rss_loaded = _common.rss_mib()
     for line in sys.stdin:
         request = json.loads(line)
+        answer: dict[str, Any]
         if request.get("quit"):
             answer = {
                 "peak_rss_mib": _common.peak_rss_mib(),
@@ -108,11 +110,13 @@ class Worker:
             bufsize=1,
             env={**os.environ, **(env or {})},
         )
+        assert self.proc.stdin and self.proc.stdout  # both piped
+        self.requests, self.answers = self.proc.stdin, self.proc.stdout
 
     def ask(self, **request) -> dict:
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
+        self.requests.write(json.dumps(request) + "\n")
+        self.requests.flush()
+        line = self.answers.readline()
         if not line:
             raise RuntimeError(f"worker {self.side} died")
         return json.loads(line)

@@ -67,8 +67,8 @@ def main() -> None:
     sessions = {"after-isnet": isnet_session(), "after-isnet-nospin": nospin_session()}
     model = efficientnet()
     t260 = torch.from_numpy((cv2.resize(rgb, (260, 260)).astype(np.float32) - 127.0) / 128.0).permute(2, 0, 1)[None]
-    mask = np.zeros(rgb.shape[:2], bool)
-    h, w = mask.shape
+    h, w = rgb.shape[:2]
+    mask = np.zeros((h, w), bool)
     mask[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = True
 
     def classify():
@@ -104,8 +104,7 @@ def main() -> None:
     times: dict[str, list[float]] = {}
     for _ in range(args.runs):
         for call, fn in calls.items():
-            conditions = [("idle", None), *sessions.items()]
-            for condition, session in conditions:
+            for condition, session in [("idle", None), *sessions.items()]:
                 if session is None:
                     time.sleep(1.0)
                 else:

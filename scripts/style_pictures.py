@@ -34,6 +34,7 @@ def main() -> None:
         for name, colour in GUIDES.items():
             record = run([args.photo], Path(tmp) / name, Options(style=load_guide(name))).images[0]
             look = next(i for i in record.items if i.type == "look")
+            assert look.size is not None  # a style guide sets its looks' size
             draw.rectangle(look.box, outline=colour, width=3)
             draw.text((look.box[0] + 4, max(2, look.box[1] + 2)), name, fill=colour)
             with Image.open(Path(tmp) / name / look.files.image) as image:
