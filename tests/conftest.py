@@ -14,7 +14,7 @@ Photos:
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the fixtures import the product's heavier modules when they
     import httpx
     from cluster import Cluster
 
+    from catalog.runner import PhotoResult
     from shared.domain.records import ImageRecord, Manifest
     from shared.engine.jobs.store import JobStore
 
@@ -93,15 +94,15 @@ def footballer() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def analysed():
+def analysed() -> Callable[[str, Callable[[], np.ndarray]], tuple[np.ndarray, PhotoResult]]:
     """analyse() of a named photo, cached for the session: load is a zero-argument
     function giving the RGB photo (run only on the first request)."""
     from catalog.runner import analyse
     from shared.domain.records import Options
 
-    cache: dict[str, tuple[np.ndarray, object]] = {}
+    cache: dict[str, tuple[np.ndarray, PhotoResult]] = {}
 
-    def get(key: str, load):
+    def get(key: str, load: Callable[[], np.ndarray]) -> tuple[np.ndarray, PhotoResult]:
         if key not in cache:
             rgb = load()
             cache[key] = (rgb, analyse(rgb, Options()))

@@ -74,7 +74,7 @@ def test_a_module_imports_only_from_its_floor_or_below(module):
             assert service(imported) == service(module), f"{module} imports another service's {imported}"
 
 
-def test_no_import_loops():
+def test_no_import_loops() -> None:
     graph = {m: {i for i in imports(p) if i in MODULES} for m, p in MODULES.items()}
     done: set[str] = set()
 

@@ -386,7 +386,7 @@ def test_a_job_that_fails_to_store_leaves_no_file_and_lets_its_key_go(env, tmp_p
     assert created and len(blobs.list(job_prefix(job.id))) == 4
 
 
-def test_a_slow_upload_claimed_by_the_sweeper_fails_rather_than_keep_a_job_without_files(env, tmp_path):
+def test_a_slow_upload_claimed_by_the_sweeper_fails_rather_than_keep_a_job_without_files(env, tmp_path) -> None:
     blobs = FailingStore((tmp_path / "blobs").as_uri())
     jobs = JobStore.from_url(env["CATALOG_REDIS_URL"], blobs, namespace=f"slow{time.monotonic_ns()}")
     blobs.go.clear()
