@@ -86,7 +86,7 @@ def safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
     for member in tar.getmembers():
         target = (root / member.name).resolve()
         if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
-            raise RuntimeError(f"refusing to unpack {member.name!r} from {tar.name}")
+            raise RuntimeError(f"refusing to unpack {member.name!r}: not a plain file or folder inside {dest}")
     tar.extractall(dest)
 
 
