@@ -651,9 +651,11 @@ def test_dockerfile_facts():
     assert re.search(r"ARG RAPIDOCR_VERSION=(\S+)", text).group(1) == re.search(r"rapidocr-onnxruntime==(\S+)", setup).group(1)
     # No `# syntax=` line: BuildKit would fetch that frontend from Docker Hub.
     assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
-    # The CPU flavour exports the classifier and leaves torch (and its CUDA libraries) behind.
+    # The CPU flavour's venv has no torch (nor its CUDA libraries): torch is installed aside
+    # to export the classifier, and deleted in the same step.
     build = " ".join(rest for keyword, rest in stages[-2] if keyword == "RUN")
-    assert "python -m shared.classifier_onnx" in build and "pip uninstall" in build and "nvidia-" in build
+    assert "--all --except torch torchvision efficientnet-lite-pytorch" in build
+    assert re.search(r"PYTHONPATH=/tmp/torch python -m shared\.classifier_onnx\s+&& rm -rf /tmp/torch", build)
     assert "ARG FLAVOR=cpu" in text and "COPY docker/ca/" in text
     # The build context keeps what the Dockerfile copies and drops the local venv and models.
     # Its ignore file is the root .dockerignore, the only one the classic builder reads.
@@ -671,6 +673,13 @@ def test_pins_script_reads_pyproject():
     torch = subprocess.run([*run, "torch", "torchvision"], capture_output=True, text=True, check=True).stdout.split()
     assert [p.split("==")[0] for p in torch] == ["torch", "torchvision"] and all("==" in p for p in torch)
     assert subprocess.run([*run, "no-such-package"], capture_output=True).returncode != 0
+    every = subprocess.run([*run, "--all"], capture_output=True, text=True, check=True).stdout.splitlines()
+    cpu = subprocess.run([*run, "--all", "--except", "torch", "torchvision", "efficientnet-lite-pytorch"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert any(p.startswith("torch==") for p in every)
+    assert not [p for p in cpu if re.match(r"(torch|torchvision|efficientnet-lite-pytorch)\b", p)]
+    assert len(cpu) == len(every) - 3
+    assert subprocess.run([*run, "--all", "--except", "no-such-package"], capture_output=True).returncode != 0
 
 
 if __name__ == "__main__":
