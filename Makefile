@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run demo lint test bench clean
+.PHONY: setup run demo lint test bench compose-test clean
 
 setup:
 	bash scripts/setup.sh
@@ -36,6 +36,13 @@ bench: setup
 	$(PY) bench/segment_vs_rembg.py
 	CATALOG_MATTE_BACKEND=fp32 $(PY) bench/pipeline_bench.py --out bench/results/pipeline-fp32.json
 	$(PY) bench/pipeline_bench.py
+
+# The cluster in Docker, for real (scripts/compose_test.py): builds the image, starts every
+# service with Docker Compose, sends tests/fixtures through it, kills a worker mid-photo, and
+# takes it down. Base images come from Docker Hub, or are made from Debian packages where it
+# cannot be reached. Not part of `make test` (minutes, and a Docker engine); needs no venv.
+compose-test:
+	python3 scripts/compose_test.py
 
 clean:
 	rm -rf catalog-demo .pytest_cache

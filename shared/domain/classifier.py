@@ -2,19 +2,28 @@
 
 Two stages ask it: pose (which kind of garment a crop shows, and whether a hat is worn) and
 segment (the category of each product it cuts out). The model is loaded once per process
-that asks, on first use.
+that asks, on first use. It runs in torch where torch is installed, and otherwise in
+onnxruntime from its ONNX export (the CPU image carries no torch: catalog/classifier_onnx.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 
 import numpy as np
 
 from shared.domain.records import CategoryScore, Classification
 from shared.domain.taxonomy import BACKGROUND, HEADWEAR_IMAGENET, category_scores, imagenet_categories
-from shared.infra.model_registry import EFFICIENTNET, check_file, model_loader, use_cuda
+from shared.infra.model_registry import (
+    EFFICIENTNET,
+    EFFICIENTNET_ONNX,
+    check_file,
+    checksum_problems,
+    model_loader,
+    use_cuda,
+)
 
 
 @model_loader(EFFICIENTNET)
@@ -30,6 +39,23 @@ def efficientnet():
     return model.eval().to("cuda" if use_cuda() else "cpu")
 
 
+@model_loader(EFFICIENTNET_ONNX)
+def efficientnet_onnx():
+    import onnxruntime as ort
+
+    problems = checksum_problems(EFFICIENTNET_ONNX)
+    if problems:
+        raise FileNotFoundError(f"{EFFICIENTNET_ONNX.name}: {problems[0]}: run python -m catalog.classifier_onnx")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # as torch above
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(EFFICIENTNET_ONNX.path()), options, providers=["CPUExecutionProvider"])
+
+
+def torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
 def _to_square(rgb: np.ndarray, fill: int = 255) -> np.ndarray:
     """Pad to a square instead of centre-cropping, so a product is never cut off."""
     h, w = rgb.shape[:2]
@@ -38,17 +64,33 @@ def _to_square(rgb: np.ndarray, fill: int = 255) -> np.ndarray:
     return np.pad(rgb, ((top, side - h - top), (left, side - w - left), (0, 0)), constant_values=fill)
 
 
-def imagenet_probs(*crops: np.ndarray) -> np.ndarray:
-    """The ImageNet softmax of each crop (N x 1000), in one batched call: a person photo's
-    garment crops or a packshot's items cost one forward pass instead of one each."""
+def model_input(*crops: np.ndarray) -> np.ndarray:
+    """The classifier's input for the crops: N x size x size x 3, float32, as it was trained."""
     import cv2
-    import torch
 
     size = EFFICIENTNET.input_size
     batch = np.stack([cv2.resize(_to_square(c), (size, size), interpolation=cv2.INTER_AREA) for c in crops]).astype(
         np.float32
     )
-    batch = (batch - 127.0) / 128.0
+    return (batch - 127.0) / 128.0
+
+
+def imagenet_probs(*crops: np.ndarray) -> np.ndarray:
+    """The ImageNet softmax of each crop (N x 1000), in one batched call: a person photo's
+    garment crops or a packshot's items cost one forward pass instead of one each."""
+    batch = model_input(*crops)
+    if not torch_installed():
+        return onnx_probs(batch)
+    return torch_probs(batch)
+
+
+def onnx_probs(batch: np.ndarray) -> np.ndarray:
+    return efficientnet_onnx().run(None, {"image": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})[0]
+
+
+def torch_probs(batch: np.ndarray) -> np.ndarray:
+    import torch
+
     model = efficientnet()
     device = next(model.parameters()).device
     with torch.inference_mode():

