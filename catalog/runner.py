@@ -24,9 +24,8 @@ from shared.domain.review import reviewed_item
 from shared.engine.catalog_files import skeleton_view
 from shared.engine.gallery import write_gallery
 from shared.engine.photo_state import PhotoState, photo_record
-from shared.engine.stage import Artifacts, StepContext, run_steps
-from shared.infra.imageio import ImageError, collect_photos, cutout, on_white, read_image, read_png
-from shared.infra.settings import settings
+from shared.engine.stage import Artifacts, StepContext, decode_photo, internal_error, run_steps
+from shared.infra.imageio import ImageError, collect_photos, on_white, read_file, read_png, sized_cutout
 from shared.infra.storage import BlobStore, memory_store
 
 log = logging.getLogger(__name__)
@@ -53,9 +52,15 @@ def _scratch() -> tuple[BlobStore, str]:
     return memory_store(), f"photo-{uuid.uuid4().hex}"
 
 
-def analyse_state(rgb: np.ndarray, options: Options, files: Artifacts, source: str = "photo") -> PhotoState:
+def analyse_state(
+    rgb: np.ndarray,
+    options: Options,
+    files: Artifacts,
+    source: str = "photo",
+    scaled_from: tuple[int, int] | None = None,
+) -> PhotoState:
     """Every step on one decoded photo, its files written through `files`."""
-    state = PhotoState(source=source, slug=files.slug)
+    state = PhotoState(source=source, slug=files.slug, scaled_from=scaled_from)
     try:
         return run_steps(StepContext(state, files, load_photo=lambda: rgb, load_options=lambda: options, _rgb=rgb))
     finally:
@@ -74,7 +79,8 @@ def analyse(rgb: np.ndarray, options: Options) -> PhotoResult:
             assert item.files is not None and item.files.cutout is not None
             rgba = read_png(store.get(f"{prefix}/out/{item.files.cutout}"))
             # The photo in a garment's or look's box (black where a style guide pads it).
-            image = cutout(rgb, None, item.box)[..., :3] if item.type != "product" else on_white(rgba)
+            size = item.size or (item.box[2] - item.box[0], item.box[3] - item.box[1])
+            image = sized_cutout(rgb, None, item.box, size)[..., :3] if item.type != "product" else on_white(rgba)
             items.append(ItemResult(reviewed_item(item), image, rgba))
         return PhotoResult(state.kind, state.people, items, skeleton_view(rgb, state.people), state.timings_ms)
     finally:
@@ -92,15 +98,15 @@ def process_file(path: Path, out_dir: Path, slug: str, options: Options) -> Imag
     out_dir/slug/. Never raises: a bad photo fails alone."""
     record = ImageRecord(source=str(path), status="ok")
     try:
-        rgb = read_image(path, max_pixels=settings().max_pixels, min_side=settings().min_side)
+        rgb, scaled_from = decode_photo(read_file(path))
         record.height, record.width = rgb.shape[:2]
-        state = analyse_state(rgb, options, local_files(out_dir, slug), source=str(path))
+        state = analyse_state(rgb, options, local_files(out_dir, slug), source=str(path), scaled_from=scaled_from)
         return photo_record(state)
     except ImageError as exc:
         return record.model_copy(update={"status": "failed", "error": str(exc), "items": []})
     except Exception as exc:  # a model or disk fault on one photo must not stop the others
         log.exception("processing %s failed", path)
-        return record.model_copy(update={"status": "failed", "error": f"internal error: {exc}", "items": []})
+        return record.model_copy(update={"status": "failed", "error": internal_error("processing", exc), "items": []})
 
 
 def run(

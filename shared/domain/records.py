@@ -104,6 +104,9 @@ class ImageRecord(BaseModel):
     kind: Literal["person", "product"] | None = None
     width: int | None = None
     height: int | None = None
+    # The size the photo came in, where it was larger than the working size and shrunk to
+    # width x height (keypoints, boxes and images are of the shrunk photo).
+    scaled_from: tuple[int, int] | None = None
     people: int = 0
     preview: str | None = None  # the photo (skeleton drawn on people), relative to the output dir
     keypoints: list[list[Keypoint]] | None = None  # one list of 33 per person; null for products
@@ -173,10 +176,16 @@ class ItemState(BaseModel):
 RESERVED_SLUGS = frozenset({"manifest.json", "index.html"})
 
 
+# A photo's folder name is at most this long, plus "-<n>" where names repeat in a job (file
+# systems take 255 bytes a name; the items' files inside add their own names to it).
+MAX_SLUG = 64
+
+
 def slugify(name: str, taken: set[str]) -> str:
     """A photo's folder in the catalog, from its file name: safe characters only, unique
     among `taken` (which it joins). The CLI and the cluster name photos alike."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", PurePath(name.replace("\\", "/")).stem).strip("-.") or "photo"
+    stem = PurePath(name.replace("\\", "/")).stem[:MAX_SLUG]  # bounded: a folder name has a length limit
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "photo"
     slug, n = base, 2
     while slug in taken or slug in RESERVED_SLUGS:
         slug, n = f"{base}-{n}", n + 1

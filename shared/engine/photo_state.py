@@ -21,6 +21,7 @@ class PhotoState(BaseModel):
     kind: Literal["person", "product"] | None = None
     width: int | None = None
     height: int | None = None
+    scaled_from: tuple[int, int] | None = None
     people: list[Person] = Field(default_factory=list)
     items: list[ItemState] = Field(default_factory=list)
     skipped: list[Skipped] = Field(default_factory=list)
@@ -48,6 +49,7 @@ def photo_record(state: PhotoState, source: str | None = None) -> ImageRecord:
         kind=state.kind,
         width=state.width,
         height=state.height,
+        scaled_from=state.scaled_from,
         people=len(state.people),
         preview=state.preview,
         keypoints=[p.keypoints for p in state.people] if state.kind == "person" else None,

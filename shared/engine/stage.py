@@ -26,7 +26,8 @@ import numpy as np
 from shared.domain.records import Options
 from shared.engine.chain import STEPS, Stage
 from shared.engine.photo_state import PhotoState
-from shared.infra.imageio import read_array, read_png
+from shared.infra.imageio import decode_image, read_array, read_png, upright_size
+from shared.infra.settings import settings
 from shared.infra.storage import BlobStore, join
 
 # Work files one stage leaves for a later one, in the photo's work area.
@@ -65,6 +66,22 @@ class Artifacts:
 
     def clear_work(self) -> None:
         self.work.delete_prefix(self.work_prefix)
+
+
+def internal_error(where: str, exc: BaseException) -> str:
+    """What a user reads of a fault of ours: its kind, never the exception's own text, which
+    may carry a server path or someone else's data (the log has the whole of it)."""
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else ""
+    return f"internal error in {where}: {type(exc).__name__}" + (f" ({detail})" if detail else "")
+
+
+def decode_photo(data: bytes) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """An uploaded photo as the steps work on it (shrunk to the working size, which bounds
+    every worker's memory), and the size it came in where it was shrunk."""
+    s = settings()
+    rgb = decode_image(data, max_pixels=s.max_pixels, min_side=s.min_side, working_pixels=s.working_pixels)
+    size = upright_size(data)
+    return rgb, (size if size != (rgb.shape[1], rgb.shape[0]) else None)
 
 
 @dataclass

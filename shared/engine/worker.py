@@ -46,9 +46,9 @@ from shared.engine.jobs.records import JobImage
 from shared.engine.jobs.store import JobStore, job_store
 from shared.engine.manifest import write_catalog
 from shared.engine.metrics import record_stage
-from shared.engine.stage import Artifacts, StepContext, run_stage_steps
+from shared.engine.stage import Artifacts, StepContext, decode_photo, internal_error, run_stage_steps
 from shared.engine.webhooks import send_webhook
-from shared.infra.imageio import ImageError, decode_image
+from shared.infra.imageio import ImageError
 from shared.infra.logs import photo_context
 from shared.infra.model_registry import loaded_models
 from shared.infra.settings import settings
@@ -146,11 +146,10 @@ def _run_stage(stage: Stage, job_id: str, image_id: str, worker: str, jobs: JobS
         )
 
     files = Artifacts(jobs.blobs, catalog_prefix(job_id), image.slug, jobs.blobs, work_prefix(job_id, image_id))
-    s = settings()
 
     def load_photo():
-        data = jobs.blobs.get(input_key(job_id, image_id))
-        return decode_image(data, max_pixels=s.max_pixels, min_side=s.min_side)
+        rgb, image.state.scaled_from = decode_photo(jobs.blobs.get(input_key(job_id, image_id)))
+        return rgb
 
     def load_options() -> Options:
         options = jobs.options(job_id)
@@ -171,7 +170,7 @@ def _run_stage(stage: Stage, job_id: str, image_id: str, worker: str, jobs: JobS
         raise
     except Exception as exc:
         log.exception("%s failed", stage)
-        return fail(jobs, job_id, image, stage, f"internal error: {exc}", "internal", start)
+        return fail(jobs, job_id, image, stage, internal_error(f"the {stage} stage", exc), "internal", start)
 
     ms = (time.perf_counter() - start) * 1000
     record_stage(jobs.redis, jobs.ns, stage, ms / 1000)
@@ -234,7 +233,7 @@ class StageTask(Task):
         if isinstance(exc, TimeLimitExceeded):
             error, code = f"timed out in the {self.stage} stage (hard time limit)", "timeout"
         else:
-            error, code = f"internal error: {type(exc).__name__}: {exc}", "internal"
+            error, code = internal_error(f"the {self.stage} stage", exc), "internal"
         with photo_context(job_id, image_id):
             try:
                 jobs = job_store()

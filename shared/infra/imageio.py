@@ -16,10 +16,15 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 50_000_000
 MIN_SIDE = 32
+# The models and every step after decoding work on at most this many pixels: a larger photo
+# is shrunk as it is decoded (a JPEG decodes at 1/2, 1/4 or 1/8 scale at once), so a worker's
+# memory follows this, not the upload limit. 16 MP covers a 12 MP phone photo and a 4928x3264
+# camera frame whole.
+WORKING_PIXELS = 16_000_000
 # MediaPipe (the person matte of detect, the landmarks of pose) resamples the whole image it
 # is given with OpenCV's remap, which asserts `dst.cols < SHRT_MAX && src.cols < SHRT_MAX`
 # (and the same of rows): a side of 32,767 px or more aborts the worker process (SIGABRT),
@@ -80,30 +85,56 @@ def collect_photos(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return found
 
 
-def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> np.ndarray:
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    min_side: int = MIN_SIDE,
+    working_pixels: int | None = None,
+) -> np.ndarray:
     """Decode image file bytes into an upright HxWx3 uint8 RGB array (C-contiguous, writable).
 
-    Size limits are checked from the header, before any pixel data is decoded.
-    Animated GIF/WebP give their first frame; transparency is composited onto white.
+    Size limits are checked from the header, before any pixel data is decoded, and so is a
+    file too short for the size its header claims. A photo over `working_pixels` comes out
+    shrunk to it (aspect kept). Animated GIF/WebP give their first frame; transparency is
+    composited onto white.
     """
     with _open(data, max_pixels) as im:
         _check_size(*im.size, max_pixels=max_pixels, min_side=min_side)
+        _check_complete(im, len(data))
+        target = _working_size(im.size, working_pixels)
+        if target is not None:
+            im.draft(None, target)  # JPEG only: a reduced decode, never below target
         try:
             im.load()
         except _DAMAGED as e:
             raise ImageError(f"the image data is truncated or corrupt: {e}") from None
-        return _to_rgb(_upright(im))
+        rgb = _to_rgb(_upright(im))
+    shrunk = _working_size((rgb.shape[1], rgb.shape[0]), working_pixels)  # what draft left over
+    return rgb if shrunk is None else np.ascontiguousarray(resize_to(rgb, shrunk))
+
+
+def read_file(path: str | os.PathLike) -> bytes:
+    """A photo file's bytes; a file that cannot be read is an ImageError."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        msg = f"cannot read {os.fspath(path)}: {e.strerror or e}"
+        raise ImageError(msg, "unreadable") from None
 
 
 def read_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> np.ndarray:
     """decode_image() on a file's contents."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        msg = f"cannot read {os.fspath(path)}: {e.strerror or e}"
-        raise ImageError(msg, "unreadable") from None
-    return decode_image(data, max_pixels=max_pixels, min_side=min_side)
+    return decode_image(read_file(path), max_pixels=max_pixels, min_side=min_side)
+
+
+def upright_size(data: bytes) -> tuple[int, int]:
+    """(width, height) as the photo is shown, EXIF rotation applied, from the header alone."""
+    with _open(data, MAX_PIXELS) as im:
+        w, h = im.size
+        orientation = im.getexif().get(0x0112, 1)  # EXIF Orientation
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
 def image_size(data: bytes) -> tuple[int, int]:
@@ -124,6 +155,7 @@ def check_header(data: bytes | IO[bytes], *, max_pixels: int = MAX_PIXELS, min_s
     try:
         with _open(data, max_pixels) as im:
             _check_size(*im.size, max_pixels=max_pixels, min_side=min_side)
+            _check_complete(im, _length(data))
             return im.size
     finally:
         if not isinstance(data, bytes | bytearray | memoryview):
@@ -194,6 +226,33 @@ def cutout(rgb: np.ndarray, alpha: np.ndarray | None, box: tuple[int, int, int, 
         inside = (slice(sy0 - y0, sy1 - y0), slice(sx0 - x0, sx1 - x0))
         out[inside][..., :3] = rgb[sy0:sy1, sx0:sx1]
         out[inside][..., 3] = 255 if alpha is None else _alpha_bytes(alpha[sy0:sy1, sx0:sx1])
+    return out
+
+
+def sized_cutout(
+    rgb: np.ndarray,
+    alpha: np.ndarray | None,
+    box: tuple[int, int, int, int],
+    size: tuple[int, int],
+    fill: tuple[int, int, int] | None = None,
+) -> np.ndarray:
+    """cutout() of the box resized to `size`, made from the part inside the photo alone, so
+    a box far past the photo's edge (a padded crop) costs the output's pixels, not its own.
+    Outside the photo it is `fill` (opaque) or transparent."""
+    x0, y0, x1, y1 = box
+    h, w = rgb.shape[:2]
+    out = np.zeros((size[1], size[0], 4), np.uint8)
+    if fill is not None:
+        out[...] = (*fill, 255)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    fx, fy = size[0] / (x1 - x0), size[1] / (y1 - y0)
+    dx0, dy0 = round((sx0 - x0) * fx), round((sy0 - y0) * fy)
+    dx1, dy1 = round((sx1 - x0) * fx), round((sy1 - y0) * fy)
+    if dx1 > dx0 and dy1 > dy0:
+        part = resize_to(cutout(rgb, alpha, (sx0, sy0, sx1, sy1)), (dx1 - dx0, dy1 - dy0))
+        if fill is not None:
+            part = np.dstack([on_colour(part, fill), np.full(part.shape[:2], 255, np.uint8)])
+        out[dy0:dy1, dx0:dx1] = part
     return out
 
 
@@ -304,6 +363,65 @@ def _check_size(w: int, h: int, *, max_pixels: int, min_side: int) -> None:
         raise ImageError(f"image too long: {w}x{h} px; the models take at most {MAX_SIDE} px on a side", "bad_shape")
     if min(w, h) < min_side:
         raise ImageError(f"image too small: {w}x{h} px; at least {min_side} px on each side", "too_small")
+
+
+def _length(data: bytes | IO[bytes]) -> int:
+    if isinstance(data, bytes | bytearray | memoryview):
+        return len(data)
+    data.seek(0, io.SEEK_END)
+    return data.tell()
+
+
+# Huffman-coded JPEG (baseline, extended, progressive, lossless) spends at least one bit on
+# every 8x8 block of the first component: its DC coefficient has a code of one bit or more.
+# Arithmetic-coded frames (SOF9 and up) can spend less, so they are not judged.
+_HUFFMAN_FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7}
+
+
+def _check_complete(im: Image.Image, length: int) -> None:
+    """Refuse a JPEG whose file is too short to hold the pixels its header claims.
+
+    libjpeg fills missing data with grey and only warns, so a 6 KB file whose header says
+    7000x7000 would otherwise decode as a 49 MP photo, at that cost, and pass as fine."""
+    if not isinstance(im, ImageFile.ImageFile) or im.format != "JPEG" or _jpeg_frame(im) not in _HUFFMAN_FRAMES:
+        return
+    w, h = im.size
+    needed = -(-w // 8) * -(-h // 8) // 8  # one bit per 8x8 block, in bytes
+    if length < needed:
+        raise ImageError(
+            f"the image data is truncated: its header says {w}x{h} px, which takes at least "
+            f"{needed / 1024:.0f} KiB, and the file has {length / 1024:.0f} KiB"
+        )
+
+
+def _jpeg_frame(im: ImageFile.ImageFile) -> int | None:
+    """The second byte of the JPEG's start-of-frame marker (0xC0 baseline, 0xC2
+    progressive, 0xC9 arithmetic, ...), from a walk over the segments before it."""
+    fp = im.fp
+    assert fp is not None
+    where = fp.tell()
+    try:
+        fp.seek(2)  # after SOI
+        while (marker := fp.read(2))[:1] == b"\xff" and len(marker) == 2:
+            code = marker[1]
+            if 0xC0 <= code <= 0xCF and code not in (0xC4, 0xC8, 0xCC):  # not DHT, JPG, DAC
+                return code
+            size = fp.read(2)
+            if len(size) < 2 or code == 0xDA:  # start of scan: no frame before it
+                return None
+            fp.seek(int.from_bytes(size, "big") - 2, io.SEEK_CUR)
+        return None
+    finally:
+        fp.seek(where)
+
+
+def _working_size(size: tuple[int, int], working_pixels: int | None) -> tuple[int, int] | None:
+    """The size a photo of `size` is shrunk to, or None when it fits."""
+    w, h = size
+    if working_pixels is None or w * h <= working_pixels:
+        return None
+    scale = (working_pixels / (w * h)) ** 0.5
+    return max(1, int(w * scale)), max(1, int(h * scale))
 
 
 def _upright(im: Image.Image) -> Image.Image:

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.infra.imageio import MAX_PIXELS, MIN_SIDE
+from shared.infra.imageio import MAX_PIXELS, MIN_SIDE, WORKING_PIXELS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,6 +19,14 @@ class Settings(BaseSettings):
     device: str = "auto"  # auto | cpu | cuda
     max_pixels: int = MAX_PIXELS  # larger uploads are refused (decompression bombs)
     min_side: int = MIN_SIDE
+    # A larger photo is shrunk to this many pixels as it is decoded: the models, crops and
+    # files work on the shrunk photo, and its record says the size it came in (scaled_from).
+    working_pixels: int = Field(WORKING_PIXELS, ge=1_000_000)
+    # A style guide's image is at most this many pixels (a guide's size is refused above it;
+    # a crop with no size is shrunk to it), and its crop at most this many times the photo's
+    # height (a guide whose rules can ask for more is refused; a photo where they do skips it).
+    max_output_pixels: int = Field(16_000_000, ge=65_536)
+    max_crop_factor: float = Field(4.0, ge=1.0)
     # The catalog's preview.jpg (the photo, the skeleton drawn on people) is at most this
     # many pixels on its long side.
     preview_side: int = Field(1024, ge=64)
