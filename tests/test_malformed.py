@@ -7,8 +7,8 @@ ok through the real workers.
 
 Cases: bad methods, paths (traversal forms, raw and encoded), job ids, headers (keys,
 Idempotency-Key, Content-Type), multipart bodies, each option wrong, and files (not an
-image, empty, truncated, 1x1, decompression bombs, a text file named .jpg, GIF, CMYK JPEG,
-16-bit PNG, ...)."""
+image, empty, truncated, 1x1, decompression bombs, a JPEG far too short for its header, a
+300-character name, a text file named .jpg, GIF, CMYK JPEG, 16-bit PNG, ...)."""
 
 from __future__ import annotations
 
@@ -101,6 +101,7 @@ REFUSED_FILES = [
     ("bomb.jpg", jpeg_claiming(65000, 65000), 413, "too large"),
     ("bomb.gif", gif_claiming(65535, 65535), 413, "too large"),
     ("big.png", png_claiming(8000, 7000), 413, "the limit is 50 megapixels"),
+    ("short.jpg", jpeg_claiming(7000, 7000), 422, "truncated: its header says 7000x7000"),  # 2 KB as 49 MP
 ]
 
 # The mixed job: good files must end ok, bad ones fail with their reason.
@@ -119,6 +120,7 @@ MIXED = {
     ),  # 16-bit greyscale
     "declared-text.jpg": (PHOTO, "text/plain", "ok", None),  # the bytes count, not the declared type
     "<img src=x onerror=alert(1)>.jpg": (PHOTO, "image/jpeg", "ok", None),  # a hostile name is a label
+    "B" * 300 + ".jpg": (PHOTO, "image/jpeg", "ok", None),  # longer than a file system's name
     "cut.jpg": (PHOTO[:half], "image/jpeg", "failed", "truncated"),  # header fine, pixels cut
     "cut.png": (WHOLE_PNG[: len(WHOLE_PNG) // 2], "image/png", "failed", "truncated"),
     **{name: (data, "image/jpeg", "failed", words) for name, data, _, words in REFUSED_FILES},

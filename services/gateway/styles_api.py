@@ -15,7 +15,15 @@ from services.gateway.style_store import StyleLimit, StyleStore
 from shared.domain.body import LANDMARKS, body_settings
 from shared.domain.framing import preview
 from shared.domain.records import Box, Keypoint, Skipped
-from shared.domain.styles import NO_STYLE, GuideError, StyleGuide, StyleRef, builtin_guides, parse_guide
+from shared.domain.styles import (
+    MAX_GUIDE_BYTES,
+    NO_STYLE,
+    GuideError,
+    StyleGuide,
+    StyleRef,
+    builtin_guides,
+    parse_guide,
+)
 from shared.engine.jobs.store import job_store
 from shared.infra.imageio import MAX_SIDE
 
@@ -30,7 +38,6 @@ router = APIRouter(
 )
 Owner = Annotated[str, Depends(caller)]
 # A guide is a few kB; anything much larger is not one.
-MAX_GUIDE_BYTES = 64 * 1024
 GUIDE_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/plain")
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "No such guide (or another key's)"}}

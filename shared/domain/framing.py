@@ -15,6 +15,7 @@ import numpy as np
 from shared.domain.body import Body, garment_regions, person_box, shift_inside
 from shared.domain.records import Box, Keypoint, Person, Skipped
 from shared.domain.styles import Anchor, Edge, Output, Reference, StyleGuide
+from shared.infra.settings import settings
 
 # Proportions of an adult head, from the face BlazePose sees: the head (crown to chin)
 # is about four eye-to-mouth distances tall, the eyes at its middle; a torso (shoulders to
@@ -128,14 +129,31 @@ def frame_output(rule: Output, person: Person, region: Box, width: int, height: 
     if crop_h < 8:
         raise CannotFrame(f"the rules give a crop {crop_h:.0f} px high: the top edge falls at or below the bottom")
     crop_w = crop_h * rule.ratio
+    factor = settings().max_crop_factor
+    if crop_h > factor * height or crop_w > factor * width:
+        raise CannotFrame(
+            f"the rules give a crop of {crop_w:.0f}x{crop_h:.0f} px, "
+            f"over {factor:g} times this photo's {width}x{height}"
+        )
     cx = frame.centre_x(rule.horizontal)
     x0, y0, x1, y1 = cx - crop_w / 2, top, cx + crop_w / 2, top + crop_h
     if rule.contain:
         x0, y0, x1, y1 = _contain((x0, y0, x1, y1), region, _pivot_y(rule, (y0, y1)))
     x0, y0, x1, y1 = _keep_in_photo((x0, y0, x1, y1), width, height, rule.on_fail, warnings)
     box = (round(x0), round(y0), round(x1), round(y1))
-    size = rule.size or (box[2] - box[0], box[3] - box[1])
+    size = rule.size or within_output_cap((box[2] - box[0], box[3] - box[1]), warnings)
     return Framed(box=box, size=(int(size[0]), int(size[1])), warnings=warnings)
+
+
+def within_output_cap(size: tuple[int, int], warnings: list[str]) -> tuple[int, int]:
+    """A crop's own size, shrunk (aspect kept) where it passes the output image cap."""
+    w, h = size
+    cap = settings().max_output_pixels
+    if w * h <= cap:
+        return size
+    scale = (cap / (w * h)) ** 0.5
+    warnings.append(f"the crop is {w}x{h} px: the image is shrunk to {cap / 1e6:g} megapixels")
+    return max(1, int(w * scale)), max(1, int(h * scale))
 
 
 def _equation(

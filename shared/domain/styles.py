@@ -22,6 +22,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.infra.imageio import parse_background
+from shared.infra.settings import settings
 
 # Points of the body a rule can refer to. Pairs (eyes, shoulders, ...) are the mean of the
 # sides seen; `soles` is the lower of the heels and toes seen; `chin` and `head_top` are
@@ -58,6 +59,13 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
 NO_STYLE = "none"
 RESERVED_NAMES = frozenset({"default", "schema", "preview", NO_STYLE})
 BUILTIN_DIR = Path(__file__).parent / "data" / "styles"
+# A guide document's limits, checked before it is parsed: its size, and how deep its
+# mappings and lists nest (YAML's parser recurses once per level).
+MAX_GUIDE_BYTES = 64 * 1024
+MAX_GUIDE_DEPTH = 32
+MAX_GUIDE_ALIASES = 64
+# An output's aspect (width over height) lies between 1:MAX_ASPECT and MAX_ASPECT:1.
+MAX_ASPECT = 10.0
 
 
 def _known_background(value: str | None) -> str | None:
@@ -68,6 +76,12 @@ def _known_background(value: str | None) -> str | None:
 def _sane_size(value: tuple[int, int]) -> tuple[int, int]:
     if not all(16 <= side <= 8192 for side in value):
         raise ValueError("each side must be 16 to 8192 pixels")
+    cap = settings().max_output_pixels
+    if value[0] * value[1] > cap:
+        raise ValueError(
+            f"{value[0]}x{value[1]} is {value[0] * value[1] / 1e6:.1f} megapixels; "
+            f"an image is at most {cap / 1e6:g} (CATALOG_MAX_OUTPUT_PIXELS)"
+        )
     return value
 
 
@@ -145,7 +159,49 @@ class Output(Strict):
             raise ValueError("give an aspect or a size, not both (a size has its own aspect)")
         if self.aspect and self.ratio <= 0:
             raise ValueError("aspect: both sides must be above 0")
+        if not 1 / MAX_ASPECT <= self.ratio <= MAX_ASPECT:
+            raise ValueError(f"the aspect must lie between 1:{MAX_ASPECT:g} and {MAX_ASPECT:g}:1")
+        if self.height_share() == 0:
+            raise ValueError(
+                "the rules leave the crop's height open: the two rules move with the crop alike "
+                "(both in percent of the output, adding up to the same place)"
+            )
+        factor, cap = self.crop_factor(), settings().max_crop_factor
+        if factor > cap:
+            raise ValueError(
+                f"the rules can ask for a crop {factor:.1f} times the photo's height; at most {cap:g} "
+                "(CATALOG_MAX_CROP_FACTOR): use smaller offsets, or percents that leave more of the output"
+            )
         return self
+
+    def _terms(self) -> list[tuple[float, float]]:
+        """Each vertical rule as (c, o): its point lies c x the crop's height below the
+        crop's top, and o (in heads or torsos) from its reference point."""
+        terms = []
+        for name in ("top", "bottom", "anchor"):
+            part = getattr(self, name)
+            if isinstance(part, Anchor):
+                terms.append((part.at / 100, 0.0))
+            elif isinstance(part, Edge):
+                sign = 1.0 if part.side == "below" else -1.0
+                at_bottom = 1.0 if name == "bottom" else 0.0
+                if part.unit == "percent":
+                    terms.append((at_bottom - sign * part.offset / 100, 0.0))
+                else:
+                    terms.append((at_bottom, part.offset))
+        return terms
+
+    def height_share(self) -> float:
+        """How much the distance between the two rules' points grows per pixel of crop
+        height (0: the rules cannot fix the height)."""
+        (c1, _), (c2, _) = self._terms()
+        return abs(c2 - c1)
+
+    def crop_factor(self) -> float:
+        """The tallest crop these rules can ask for, in photo heights: the two reference
+        points at most a photo apart, a head or a torso at most a photo tall."""
+        (c1, o1), (c2, o2) = self._terms()
+        return (1 + o1 + o2) / abs(c2 - c1)
 
     @property
     def ratio(self) -> float:
@@ -177,6 +233,13 @@ class Packshot(Strict):
     baseline: float = Field(92, gt=0, le=100)
     size: Size = (1200, 1200)
     background: Background = None
+
+    @field_validator("size")
+    @classmethod
+    def _sane_aspect(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 / MAX_ASPECT <= value[0] / value[1] <= MAX_ASPECT:
+            raise ValueError(f"the aspect must lie between 1:{MAX_ASPECT:g} and {MAX_ASPECT:g}:1")
+        return value
 
 
 class StyleGuide(Strict):
@@ -223,15 +286,37 @@ def parse_guide(text: str | bytes | dict) -> StyleGuide:
         data = text
     else:
         try:
+            _check_document(text)
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise GuideError(f"not YAML or JSON: {exc}".replace("\n", " ")) from None
+        except RecursionError:  # a backstop: _check_document bounds the depth first
+            raise GuideError(f"the document nests too deeply (at most {MAX_GUIDE_DEPTH} levels)") from None
     if not isinstance(data, dict):
         raise GuideError("a guide is a mapping with a name and its outputs")
     try:
         return StyleGuide.model_validate(data)
     except ValidationError as exc:
         raise GuideError(describe(exc)) from None
+
+
+def _check_document(text: str | bytes) -> None:
+    """Size, nesting depth and aliases, from the parser's events, before anything is built
+    from them (the event parser keeps a stack, where building recurses once per level)."""
+    if len(text) > MAX_GUIDE_BYTES:
+        raise GuideError(f"the guide is {len(text)} bytes; at most {MAX_GUIDE_BYTES}")
+    depth = aliases = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):  # each one repeats a whole part: bounded too
+            aliases += 1
+            if aliases > MAX_GUIDE_ALIASES:
+                raise GuideError(f"the guide repeats parts by alias (*name) more than {MAX_GUIDE_ALIASES} times")
+        elif isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_GUIDE_DEPTH:
+                raise GuideError(f"the document nests too deeply (at most {MAX_GUIDE_DEPTH} levels)")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def describe(exc: ValidationError) -> str:

@@ -5,6 +5,8 @@ framed crop, or the product on its background or a style guide's packshot),
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from PIL import Image
 
@@ -14,7 +16,7 @@ from shared.domain.packshot import packshot
 from shared.domain.records import ItemFiles, ItemState, Options, Person
 from shared.domain.styles import StyleRef
 from shared.engine.stage import MATTE, Artifacts, StepContext
-from shared.infra.imageio import cutout, encode_image, on_colour, parse_background, resize_to
+from shared.infra.imageio import cutout, encode_image, parse_background, sized_cutout
 from shared.infra.settings import settings
 
 
@@ -30,32 +32,29 @@ def write(ctx: StepContext) -> None:
         item.files = write_item_files(ctx.files, name, item, image, rgba, options)
 
 
-def _person_images(ctx: StepContext) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each garment's or look's image and cutout: the cutout shows the garment's own region
-    of the person, not the whole body."""
+def _person_images(ctx: StepContext) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each garment's or look's image and cutout, one at a time (a worker holds one item's
+    pixels, however many items): the cutout shows the garment's own region of the person,
+    not the whole body."""
     alpha = ctx.work_image(MATTE).astype(np.float32) / 255.0
-    images = []
     for item in ctx.state.items:
         assert item.region is not None
         x0, y0, x1, y1 = item.region
         garment_alpha = np.zeros_like(alpha)
         garment_alpha[y0:y1, x0:x1] = alpha[y0:y1, x0:x1]
-        images.append(styled_crop(ctx.rgb, garment_alpha, item, ctx.options.background))
-    return images
+        yield styled_crop(ctx.rgb, garment_alpha, item, ctx.options.background)
 
 
-def _product_images(ctx: StepContext) -> list[tuple[np.ndarray, np.ndarray]]:
+def _product_images(ctx: StepContext) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Each product's image (its cutout, or a style guide's packshot of it) and cutout."""
     rule = ctx.options.style.product if ctx.options.style else None
-    images = []
     for item in ctx.state.items:
         rgba = ctx.work_image(item.work_cutout or "")
         if rule:
             item.size, item.background = rule.size, rule.background
-            images.append((packshot(rgba, rule), rgba))
+            yield packshot(rgba, rule), rgba
         else:
-            images.append((rgba, rgba))
-    return images
+            yield rgba, rgba
 
 
 def styled_crop(
@@ -65,13 +64,14 @@ def styled_crop(
     person), both in the box, padded where the box passes the photo's edge and at the
     style guide's size. The image is flattened onto its background before it is resized,
     so no dark fringe grows where the padding meets the photo."""
-    image, cut = cutout(rgb, None, item.box), cutout(rgb, garment_alpha, item.box)
-    if item.size is None and image[..., 3].all():
-        return image[..., :3], cut
+    x0, y0, x1, y1 = item.box
+    h, w = rgb.shape[:2]
+    if item.size is None and x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h:  # the photo as it is
+        return cutout(rgb, None, item.box)[..., :3], cutout(rgb, garment_alpha, item.box)
+    size = item.size or (x1 - x0, y1 - y0)
     fill = parse_background(item.background or background)
-    if fill is not None:
-        image = on_colour(image, fill)
-    return (resize_to(image, item.size), resize_to(cut, item.size)) if item.size else (image, cut)
+    image = sized_cutout(rgb, None, item.box, size, fill)
+    return (image if fill is None else image[..., :3]), sized_cutout(rgb, garment_alpha, item.box, size)
 
 
 def item_names(items: list[ItemState]) -> list[str]:
