@@ -26,8 +26,7 @@ def run(ctx: StepContext) -> None:
     h, w = rgb.shape[:2]
     s = color_settings()
     if state.kind == "person":
-        alpha = ctx.work_image(MATTE).astype(np.float32) / 255.0
-        person_pixels = alpha > ITEM_ALPHA
+        person_pixels = ctx.work_image(MATTE) > ITEM_ALPHA * 255  # the matte's bytes: no float copy
         visible = body_settings().visible
         skins: dict[int, tuple[np.ndarray | None, np.ndarray | None]] = {}  # the body's, the feet's
         with ctx.timed("color"):

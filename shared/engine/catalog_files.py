@@ -36,12 +36,12 @@ def _person_images(ctx: StepContext) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Each garment's or look's image and cutout, one at a time (a worker holds one item's
     pixels, however many items): the cutout shows the garment's own region of the person,
     not the whole body."""
-    alpha = ctx.work_image(MATTE).astype(np.float32) / 255.0
+    matte = ctx.work_image(MATTE)  # uint8: a quarter of a float copy's bytes
     for item in ctx.state.items:
         assert item.region is not None
         x0, y0, x1, y1 = item.region
-        garment_alpha = np.zeros_like(alpha)
-        garment_alpha[y0:y1, x0:x1] = alpha[y0:y1, x0:x1]
+        garment_alpha = np.zeros_like(matte)
+        garment_alpha[y0:y1, x0:x1] = matte[y0:y1, x0:x1]
         yield styled_crop(ctx.rgb, garment_alpha, item, ctx.options.background)
 
 

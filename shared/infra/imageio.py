@@ -109,9 +109,8 @@ def decode_image(
             im.load()
         except _DAMAGED as e:
             raise ImageError(f"the image data is truncated or corrupt: {e}") from None
-        rgb = _to_rgb(_upright(im))
-    shrunk = _working_size((rgb.shape[1], rgb.shape[0]), working_pixels)  # what draft left over
-    return rgb if shrunk is None else np.ascontiguousarray(resize_to(rgb, shrunk))
+        upright = _upright(im)
+        return _to_rgb(upright, _working_size(upright.size, working_pixels))  # what draft left over
 
 
 def read_file(path: str | os.PathLike) -> bytes:
@@ -213,7 +212,7 @@ def encode_image(
 
 
 def cutout(rgb: np.ndarray, alpha: np.ndarray | None, box: tuple[int, int, int, int]) -> np.ndarray:
-    """RGBA crop of the box of a photo, a matte (HxW in [0, 1]) as its alpha channel (None:
+    """RGBA crop of the box of a photo, a matte (HxW in [0, 1], or uint8) as its alpha channel (None:
     opaque). Where the box passes the photo's edge (a padded crop) it is transparent."""
     x0, y0, x1, y1 = box
     h, w = rgb.shape[:2]
@@ -257,6 +256,8 @@ def sized_cutout(
 
 
 def _alpha_bytes(alpha: np.ndarray) -> np.ndarray:
+    if alpha.dtype == np.uint8:
+        return alpha
     return (np.clip(alpha, 0, 1) * 255).round().astype(np.uint8)
 
 
@@ -434,7 +435,9 @@ def _upright(im: Image.Image) -> Image.Image:
         return im
 
 
-def _to_rgb(im: Image.Image) -> np.ndarray:
+def _to_rgb(im: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
+    """The image as HxWx3 uint8, resized to `size` (width, height) where given: shrunk
+    while still in Pillow, so the whole photo is never copied out at full size."""
     if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         # 16-bit greyscale (PNG, TIFF). Pillow's convert("L") clips at 255 rather than
         # scaling, which would turn nearly the whole image white. 32-bit "I" is taken
@@ -447,7 +450,8 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     else:
         grey = None
     if grey is not None:
-        return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2)
+        grey = grey.astype(np.uint8)
+        return np.repeat((grey if size is None else resize_to(grey, size))[..., None], 3, axis=2)
 
     bands = im.getbands()
     if "A" in bands or "a" in bands or "transparency" in im.info:
@@ -457,6 +461,8 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
         # L, 1, P, CMYK (Pillow already undoes Adobe's inverted CMYK), YCbCr, ...
         # 16-bit-per-channel RGB(A) PNG/TIFF arrive as 8-bit from Pillow already.
         im = im.convert("RGB")
+    if size is not None:
+        im = im.resize(size, Image.Resampling.BOX)  # area-averaged, as resize_to shrinks
     return np.array(im, dtype=np.uint8)  # a C-contiguous, writable copy
 
 
