@@ -132,7 +132,10 @@ def upright_size(data: bytes) -> tuple[int, int]:
     """(width, height) as the photo is shown, EXIF rotation applied, from the header alone."""
     with _open(data, MAX_PIXELS) as im:
         w, h = im.size
-        orientation = im.getexif().get(0x0112, 1)  # EXIF Orientation
+        try:
+            orientation = im.getexif().get(0x0112, 1)  # EXIF Orientation
+        except Exception:  # a malformed EXIF block: the photo is kept as stored (_upright)
+            orientation = 1
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
