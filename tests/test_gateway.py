@@ -389,13 +389,15 @@ def test_log_lines_are_json_and_name_the_job(cluster, tmp_path, coffee):
 def test_readiness_fails_and_posts_are_503_when_redis_is_unreachable(cluster, tmp_path):
     from cluster import free_port
 
-    env = {**cluster.env, "CATALOG_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens there
+    port = free_port()
+    env = {**cluster.env, "CATALOG_REDIS_URL": f"redis://127.0.0.1:{port}/0"}  # nothing listens there
     with running_gateway(env, tmp_path, wait_for="/healthz") as url:
         ready = httpx.get(f"{url}/readyz")
         assert ready.status_code == 503 and "redis" in ready.json()
         key = {"X-API-Key": cluster.env["CATALOG_API_KEYS"].split(",")[0]}
         posted = httpx.post(f"{url}/v1/jobs", files=[("files", (PACKSHOT, BOTTLE.read_bytes()))], headers=key)
         assert posted.status_code == 503 and "Redis" in posted.json()["detail"]
+        assert str(port) not in posted.text  # the store's address is the operator's, not the caller's
         assert posted.headers["retry-after"]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hmac
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,8 @@ from shared.engine.jobs.store import job_store
 from shared.engine.metrics import ClusterCollector
 from shared.infra.logs import configure_logging
 from shared.infra.settings import settings
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 PAGE = STATIC / "index.html"
@@ -318,7 +321,8 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(redis.RedisError)
     async def redis_down(request: Request, exc: redis.RedisError):
-        body = ErrorBody(detail=f"the job store (Redis) is unavailable: {exc}; try again")
+        log.warning("Redis failed: %s", exc)  # its address is the operator's to read, not the caller's
+        body = ErrorBody(detail=f"the job store (Redis) is unavailable ({type(exc).__name__}); try again")
         return JSONResponse(body.model_dump(), status_code=503, headers=RETRY_AFTER)
 
 

@@ -3,6 +3,7 @@ store are wrapped, so an OSError of anything else stays the bug it is."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +12,7 @@ from fastapi import HTTPException, status
 from shared.infra.storage import BlobNotFound
 
 RETRY_AFTER = {"Retry-After": "5"}
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -23,7 +25,8 @@ def storage_calls(not_found: str | None = None) -> Iterator[None]:
         if not_found is None:
             raise
         raise HTTPException(status.HTTP_404_NOT_FOUND, not_found) from None
-    except OSError as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"the file store is unavailable: {exc}; try again", headers=RETRY_AFTER
-        ) from exc
+    except OSError as exc:  # its kind only: the exception's text may hold a server path
+        log.warning("the blob store failed: %s", exc)
+        reason = exc.strerror or type(exc).__name__
+        detail = f"the file store is unavailable ({reason}); try again"
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail, headers=RETRY_AFTER) from exc
