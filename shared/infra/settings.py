@@ -37,6 +37,19 @@ class Settings(BaseSettings):
     # keys are off (one local user); with keys on, a caller could otherwise make the
     # workers call services inside the cluster network.
     webhook_allow_private: bool | None = None
+    # --- webhook delivery (the `webhooks` worker) ----------------------------------------
+    # A longer webhook_url is refused at submit (422): URLs that long are no receiver's.
+    webhook_url_max_chars: int = Field(2048, ge=16)
+    # One call, start to end (connect, send, the whole answer): past it the call has failed
+    # and is retried like any failure.
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    # Calls in flight at once in one webhooks worker (threads; each mostly waits on a
+    # receiver): slow receivers hold at most this many, and never a stage.
+    webhook_concurrency: int = Field(8, ge=1)
+    # The first call and its retries; a retry waits webhook_backoff_s, doubling each time,
+    # at most 10 minutes (5 s and 9 attempts: about 20 minutes in all).
+    webhook_max_attempts: int = Field(9, ge=1)
+    webhook_backoff_s: float = Field(5.0, ge=0)
     # --- the gateway ---------------------------------------------------------------------
     port: int = 8000  # `make run` serves the gateway on 127.0.0.1 at this port
     # Where clients reach the gateway (links in webhook calls, which have no request to
