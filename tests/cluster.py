@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from catalog.local_cluster import die_with_parent, free_port
+from catalog.local_cluster import die_with_parent, free_port, pool_options
 from shared.engine.chain import QUEUES  # noqa: F401 (the tests import it from here)
 
 if TYPE_CHECKING:
@@ -132,7 +132,8 @@ class Cluster:
 
 
 def worker_command(queues: tuple[str, ...], name: str) -> list[str]:
-    """A worker of one service (its own task module), or of several (services.tasks)."""
+    """A worker of one service (its own task module, and its pool: services.webhooks's
+    threads), or of several (services.tasks, one process)."""
     tasks = f"services.{queues[0]}.tasks" if len(queues) == 1 else "services.tasks"
     return [
         sys.executable,
@@ -143,10 +144,7 @@ def worker_command(queues: tuple[str, ...], name: str) -> list[str]:
         "worker",
         "-Q",
         ",".join(queues),
-        "--concurrency",
-        "1",
-        "--pool",
-        "prefork",
+        *(pool_options(queues[0]) if len(queues) == 1 else ["--pool", "prefork", "--concurrency", "1"]),
         "--prefetch-multiplier",
         "1",
         "-n",
