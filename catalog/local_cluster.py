@@ -178,8 +178,7 @@ class LocalCluster:
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "services.gateway.app:app",
+                "services.gateway.serve",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -209,7 +209,8 @@ def running_workers(
 def running_gateway(
     env: dict[str, str], logs: Path, port: int | None = None, timeout: float = 60.0, wait_for: str = "/readyz"
 ):
-    """The gateway (uvicorn) on a loopback port, with the given environment; yields its
+    """The gateway (services.gateway.serve: uvicorn with the connection limits, as every
+    launch path runs it) on a loopback port, with the given environment; yields its
     base URL once `wait_for` answers 200; stopped at the end."""
     import httpx
 
@@ -218,7 +219,7 @@ def running_gateway(
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / f"gateway-{port}.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "services.gateway.app:app", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "services.gateway.serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=PROJECT,
         env=env,
         stdout=log,

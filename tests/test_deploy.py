@@ -388,7 +388,7 @@ def test_gateway(rendered):
     gateway = by_kind(objects, "Deployment")["gateway"]
     container = only_container(gateway)
     assert gateway["spec"]["replicas"] == 2
-    assert container["command"] == ["uvicorn", "services.gateway.app:app", "--host", "0.0.0.0", "--port", "8000"]
+    assert container["command"] == ["python", "-m", "services.gateway.serve", "--host", "0.0.0.0", "--port", "8000"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -396,6 +396,11 @@ def test_gateway(rendered):
         port = container[probe]["httpGet"]["port"]
         assert ports.get(port, port) == 8000
     assert container["resources"]["requests"] and container["resources"]["limits"]
+    # Behind the Ingress the gateway sees one address: the Ingress caps connections per client.
+    config = by_kind(objects, "ConfigMap")["catalog-config"]["data"]
+    assert config["CATALOG_MAX_CONNECTIONS_PER_IP"] == "0"
+    annotations = by_kind(objects, "Ingress")["gateway"]["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/limit-connections"]) > 0
     # API keys on: the gateway, and only the gateway, reads a non-empty key list.
     secrets = by_kind(objects, "Secret")
     assert secrets["catalog-api-keys"]["stringData"]["CATALOG_API_KEYS"].strip(", ")
@@ -544,7 +549,7 @@ def test_compose_services(compose):
     assert "redis-cli ping" in " ".join(redis["healthcheck"]["test"])
 
     gateway = services["gateway"]
-    assert gateway["command"] == ["uvicorn", "services.gateway.app:app", "--host", "0.0.0.0", "--port", "8000"]
+    assert gateway["command"] == ["python", "-m", "services.gateway.serve", "--host", "0.0.0.0", "--port", "8000"]
     assert gateway["environment"]["CATALOG_API_KEYS"], "API keys must be on in compose"
     assert any(p["target"] == 8000 and str(p["published"]) == "8000" for p in gateway["ports"])
     assert "/readyz" in " ".join(gateway["healthcheck"]["test"])
@@ -699,7 +704,7 @@ def test_dockerfile_facts():
     (healthcheck,) = [rest for keyword, rest in final if keyword == "HEALTHCHECK"]
     assert "/readyz" in healthcheck
     (cmd,) = [rest for keyword, rest in final if keyword == "CMD"]
-    assert json.loads(cmd) == ["uvicorn", "services.gateway.app:app", "--host", "0.0.0.0", "--port", "8000"]
+    assert json.loads(cmd) == ["python", "-m", "services.gateway.serve", "--host", "0.0.0.0", "--port", "8000"]
     assert any(keyword == "RUN" and "python -m catalog.model_setup" in rest for s in stages for keyword, rest in s)
     assert "ARG BASE=python:3.11-slim" in text
     # The pins of the packages installed without their metadata agree with the project's setup.

@@ -1,6 +1,6 @@
 """The gateway: the REST API (docs/api.md), the web page, health and metrics.
 
-    uvicorn services.gateway.app:app --host 0.0.0.0 --port 8000
+    python -m services.gateway.serve --host 0.0.0.0 --port 8000    (uvicorn, with the connection limits)
 
 It takes uploads, stores them and queues their first stage; the workers do the rest
 (shared.engine.worker). It loads no model, so it starts fast and scales on its own.

@@ -66,6 +66,20 @@ class Settings(BaseSettings):
     # `authorization` does, or as X-API-Key); unset: /metrics is open, its series bounded.
     # The API keys do not open it: they belong to the shops, the metrics to the operator.
     metrics_key: str | None = None
+    # The gateway's connections (services/gateway/connections.py, served by
+    # services/gateway/serve.py): a request's head must arrive whole within
+    # header_timeout_s; its body may fall silent for at most body_timeout_s, and must arrive
+    # whole within body_deadline_s (408 past either); an idle kept-alive connection is closed
+    # after keep_alive_s. One client address holds at most max_connections_per_ip connections
+    # (429 past it; 0: no cap, as behind a proxy, which caps them itself); the process serves
+    # at most max_connections at once (503 past it); a request head is at most max_header_kb.
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(30.0, gt=0)
+    body_deadline_s: float = Field(900.0, gt=0)
+    keep_alive_s: int = Field(5, ge=1)
+    max_connections_per_ip: int = Field(32, ge=0)
+    max_connections: int = Field(1000, ge=1)
+    max_header_kb: int = Field(16, ge=1)
     max_upload_mb: float = 50  # per file; larger files are refused (413)
     max_files: int = 200  # per job
     # Per request, every file and field together: a body that passes it is cut off with a
