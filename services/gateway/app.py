@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.api_models import ErrorBody
 from services.gateway.headers import SecurityHeaders, TrustedHosts, docs_page, host_policy
+from services.gateway.input_limits import JsonLimits, add_input_error_handler
 from services.gateway.jobs_api import router as jobs_router
 from services.gateway.log_context import JobLogContext
 from services.gateway.storage_errors import RETRY_AFTER
@@ -115,6 +116,8 @@ def create_app() -> FastAPI:
     app.include_router(jobs_router)
     app.include_router(styles_router)
     add_docs(app)
+    app.add_middleware(JsonLimits)  # innermost: only requests that got past the Host check
+    add_input_error_handler(app)
     # Inside the metrics middleware (a refused Host is counted); links never name an
     # untrusted Host (services.gateway.headers).
     app.add_middleware(TrustedHosts, policy=host_policy())

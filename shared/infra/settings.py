@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     max_connections_per_ip: int = Field(32, ge=0)
     max_connections: int = Field(1000, ge=1)
     max_header_kb: int = Field(16, ge=1)
+    # A JSON request body (the style preview, a default guide; not a guide's own upload,
+    # which has its limits) is at most max_json_kb, nested at most max_json_depth deep (422).
+    max_json_kb: int = Field(1024, ge=1)
+    max_json_depth: int = Field(32, ge=2)
     max_upload_mb: float = 50  # per file; larger files are refused (413)
     max_files: int = 200  # per job
     # Per request, every file and field together: a body that passes it is cut off with a
