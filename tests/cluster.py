@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,6 +274,35 @@ def wait_for_job(jobs, job_id: str, timeout: float = 300.0, cluster: Cluster | N
         time.sleep(0.2)
 
 
+def timed_job(url: str, key: str | None, files: list[tuple[str, bytes]], timeout: float = 300.0, **fields) -> float:
+    """Seconds from the POST of a job to its end, polled over HTTP as a client would."""
+    import httpx
+
+    headers = {"X-API-Key": key} if key else {}
+    start = time.monotonic()
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        accepted = http.post("/v1/jobs", files=[("files", f) for f in files], data=fields)
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["id"]
+        while http.get(f"/v1/jobs/{job_id}").json()["finished"] is None:
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"job {job_id} not finished after {timeout} s")
+            time.sleep(0.1)
+    return time.monotonic() - start
+
+
+def submit(url: str, key: str | None, files: list[tuple[str, bytes]], **fields) -> str:
+    """POST a job; its id."""
+    import httpx
+
+    headers = {"X-API-Key": key} if key else {}
+    accepted = httpx.post(
+        f"{url}/v1/jobs", files=[("files", f) for f in files], data=fields, headers=headers, timeout=60
+    )
+    assert accepted.status_code == 202, accepted.text
+    return accepted.json()["id"]
+
+
 @dataclass
 class WebhookCall:
     path: str
@@ -286,6 +316,10 @@ class WebhookReceiver:
     calls: list[WebhookCall] = field(default_factory=list)
     # Status codes to answer, per path, before answering 200 (to exercise retries).
     failures: dict[str, list[int]] = field(default_factory=dict)
+    # Seconds to wait before answering a path that starts with the key (a slow receiver),
+    # cut short for every call once `released` is set.
+    delays: dict[str, float] = field(default_factory=dict)
+    released: threading.Event = field(default_factory=threading.Event)
 
     def calls_to(self, path: str, count: int = 1, timeout: float = 60.0) -> list[WebhookCall]:
         """Wait until `path` has had `count` calls; returns them."""
@@ -300,7 +334,6 @@ class WebhookReceiver:
 @contextlib.contextmanager
 def running_webhook_receiver():
     """A small HTTP server on a loopback port that records every POST it gets."""
-    import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     receiver = WebhookReceiver(url="")
@@ -309,6 +342,9 @@ def running_webhook_receiver():
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             receiver.calls.append(WebhookCall(self.path, dict(self.headers), body))
+            delay = max((s for p, s in receiver.delays.items() if self.path.startswith(p)), default=0.0)
+            if delay:
+                receiver.released.wait(delay)
             pending = receiver.failures.get(self.path)
             self.send_response(pending.pop(0) if pending else 200)
             self.end_headers()
@@ -317,11 +353,13 @@ def running_webhook_receiver():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True  # a held call does not hold up the shutdown
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield receiver
     finally:
+        receiver.released.set()
         server.shutdown()
         server.server_close()
