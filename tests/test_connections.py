@@ -134,3 +134,16 @@ def test_kept_alive_requests_and_the_gateway_go_on(gateway):
             assert http.get("/healthz").status_code == 200
             time.sleep(HEADER_S / 2)
         assert http.get("/readyz").json() == {"status": "ready"}
+
+
+def test_a_head_over_the_size_limit_is_400(gateway):
+    with connect(gateway) as s:
+        s.sendall(head("/healthz", "X-Padding: " + "x" * 20_000).replace(b"POST", b"GET"))  # over 16 KB
+        data, took = answer(s)
+    assert data.startswith(b"HTTP/1.1 431") and b"CATALOG_MAX_HEADER_KB" in data and took < 2, data[:200]
+    with connect(gateway) as s:  # the same, arriving in pieces: h11's own limit
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ")
+        for _ in range(20):
+            s.sendall(b"x" * 1000)
+        data, took = answer(s)
+    assert data.startswith(b"HTTP/1.1 400") and took < 2, data[:200]

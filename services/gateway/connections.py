@@ -12,6 +12,9 @@ comes), would hold its connection, and the task reading it, forever. Here, per c
   this process (0: no cap; behind a proxy every client has the proxy's address, so the
   proxy caps them instead: k8s/base/ingress.yaml).
 
+- a request's head is at most CATALOG_MAX_HEADER_KB (431; h11 itself answers 400 to one
+  still incomplete past it).
+
 Past a limit the client gets a 408 (429 for the cap) saying which, and the connection is
 closed; a request whose answer has started is cut off.
 """
@@ -42,6 +45,7 @@ class BoundedH11Protocol(H11Protocol):
         s = settings()
         self.header_timeout_s, self.body_timeout_s = s.header_timeout_s, s.body_timeout_s
         self.body_deadline_s, self.per_ip = s.body_deadline_s, s.max_connections_per_ip
+        self.max_head = s.max_header_kb * 1024
         self.address: str | None = None  # counted in _open
         self.timer: asyncio.TimerHandle | None = None
         self.waiting: str | None = None  # "head" or "body": what the timer waits for
@@ -73,10 +77,24 @@ class BoundedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.waiting is None and self.conn.their_state is h11.IDLE:
+        reading_head = self.conn.their_state is h11.IDLE
+        if self.waiting is None and reading_head:
             self.wait_for("head", self.header_timeout_s)  # a kept-alive connection's next request
         super().data_received(data)
+        if reading_head and self.conn.their_state is not h11.IDLE and self.head_too_large():
+            return
         self.follow()
+
+    def head_too_large(self) -> bool:
+        """h11 refuses a head over the limit only while it is incomplete: one that came
+        whole in a single read is measured here, before its request's task has run."""
+        if self.cycle is None or self.cycle.response_started:
+            return False
+        size = len(self.scope["raw_path"]) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size <= self.max_head:
+            return False
+        self.refuse(431, f"the request's head is over {self.max_head // 1024} KB (CATALOG_MAX_HEADER_KB)")
+        return True
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -148,4 +166,4 @@ class BoundedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-REASONS = {408: "Request Timeout", 429: "Too Many Requests"}
+REASONS = {408: "Request Timeout", 429: "Too Many Requests", 431: "Request Header Fields Too Large"}
