@@ -128,6 +128,14 @@ def test_one_address_holds_at_most_its_share_of_connections(gateway):
     assert httpx.get(f"{gateway}/healthz", timeout=5).status_code == 200  # freed as they close
 
 
+def test_the_gateway_started_whole(gateway, tmp_path_factory):
+    """The app's startup ran (the sweeper starts there): uvicorn goes on without it, saying
+    only that the lifespan 'appears unsupported', when a middleware fails on its scope."""
+    (log,) = (tmp_path_factory.getbasetemp() / "connections0" / "logs").glob("gateway-*.log")
+    text = log.read_text()
+    assert "Application startup complete" in text and "unsupported" not in text, text
+
+
 def test_kept_alive_requests_and_the_gateway_go_on(gateway):
     with httpx.Client(base_url=gateway, timeout=10) as http:
         for _ in range(3):  # one connection, several requests, the timers re-armed each time

@@ -77,10 +77,9 @@ class JsonLimits:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = Headers(scope=scope)
         if (
-            scope["type"] != "http"
-            or not is_json(headers)
+            scope["type"] != "http"  # the lifespan's scope has no headers: it must pass untouched
+            or not is_json(Headers(scope=scope))
             or (scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/styles")
         ):
             await self.app(scope, receive, send)
