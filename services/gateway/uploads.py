@@ -150,12 +150,20 @@ def too_many_files(count: int | str, most: int) -> str:
     return f"too many files: {count}; at most {most} per job (CATALOG_MAX_FILES)"
 
 
+NAME_SHOWN = 100
+
+
+def shown_name(name: str) -> str:
+    return name if len(name) <= NAME_SHOWN else name[: NAME_SHOWN - 3] + "..."
+
+
 def refusal(uploads: list[Upload]) -> tuple[int, Refusal]:
     """Status and body when no file could be accepted: the files' own status when they all
-    failed the same way, else 422."""
+    failed the same way, else 422. Each file is named as sent, cut to NAME_SHOWN characters:
+    enough to tell which, never a client's whole header echoed back."""
     codes = {u.error_code or "" for u in uploads}
     code = STATUS_OF.get(codes.pop(), 422) if len(codes) == 1 else 422
-    files = [RefusedFile(name=u.name, error=u.error, code=u.error_code) for u in uploads]
+    files = [RefusedFile(name=shown_name(u.name), error=u.error, code=u.error_code) for u in uploads]
     detail = f"{files[0].name}: {files[0].error}" if len(files) == 1 else "no file of the job could be accepted"
     return code, Refusal(detail=detail, files=files)
 
