@@ -10,10 +10,16 @@ when the gateway is down) while faults are injected in turn:
 - SIGKILL of a whole worker (main process and pool: the supervisor starts it again);
 - Redis stopped (SIGTERM) with the workers up, started again by the supervisor;
 - SIGKILL of the gateway while an upload is in flight;
-- the blob store read-only, then full, for a few seconds (a tmpfs, remounted; needs root).
+- the blob store read-only, then full, for a few seconds (a tmpfs, remounted; needs root);
+- SIGKILL of the webhooks worker, while calls wait on receivers that take 9.5 s to answer;
+- slow clients (bench/_slow_clients.py): 40 connections from another address sending half
+  a request head (the gateway caps them per address and closes the rest within
+  CATALOG_HEADER_TIMEOUT_S), 5 sending a body shorter than announced (408 within
+  CATALOG_BODY_TIMEOUT_S); and five jobs whose webhook receivers take 9.5 s each.
 
 Then it waits for every accepted job to end and prints faults injected, photos accepted,
-photos finished and photos lost (accepted, but not ended or gone). Lost must be 0.
+photos finished and photos lost (accepted, but not ended or gone), and how long the slow
+connections were held and what they were answered. Lost must be 0.
 """
 
 from __future__ import annotations
@@ -36,9 +42,13 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _slow_clients import SlowConnections  # noqa: E402
+from cluster import running_webhook_receiver  # noqa: E402
+
 from catalog.client import CatalogClient, CatalogError  # noqa: E402
 from catalog.local_cluster import LocalCluster, free_port  # noqa: E402
-from shared.engine.chain import IMAGE_ENDED, QUEUES  # noqa: E402
+from shared.engine.chain import IMAGE_ENDED, STAGES  # noqa: E402
 from shared.engine.jobs.store import JobStore  # noqa: E402
 from shared.infra.storage import BlobStore  # noqa: E402
 
@@ -206,11 +216,16 @@ def main() -> int:
         c.start()
 
     kinds = (
-        [f"kill-child-{q}" for q in QUEUES]
-        + [f"kill-worker-{q}" for q in QUEUES]
+        [f"kill-child-{q}" for q in STAGES]
+        + [f"kill-worker-{q}" for q in STAGES]
         + ["restart-redis", "kill-gateway-mid-upload"]
         + (["blobs-read-only", "blobs-full"] if mount.ok else [])
+        + ["slow-webhooks", "kill-worker-webhooks", "slow-heads", "short-bodies"]
     )
+    slow = SlowConnections(cluster.url)
+    receivers = running_webhook_receiver()
+    receiver = receivers.__enter__()
+    receiver.delays["/slow"] = 9.5
     injected: Counter[str] = Counter()
     try:
         time.sleep(20)  # work in flight first
@@ -218,7 +233,7 @@ def main() -> int:
         while sum(injected.values()) < args.faults and time.monotonic() < end_by - 300:
             kind = kinds[n % len(kinds)]
             n += 1
-            if inject(kind, cluster, jobs, clients, mount):
+            if inject(kind, cluster, jobs, clients, mount, slow, receiver.url):
                 injected[kind] += 1
                 print(f"fault {sum(injected.values())}: {kind}", flush=True)
                 time.sleep(random.uniform(2, 5))
@@ -230,6 +245,7 @@ def main() -> int:
             c.join(150)
     accepted = {job_id: count for c in clients for job_id, count in c.accepted.items()}
     lost, finished = drain(jobs, accepted, end_by)
+    receivers.__exit__(None, None, None)
     stop_supervising.set()
     cluster.stop()
     mount.close()
@@ -241,16 +257,37 @@ def main() -> int:
         "photos_finished": finished,
         "photos_lost": lost,
         "client_retries": sum(c.retries for c in clients),
+        "slow_connections": slow.report(),
     }
     print(json.dumps(result, indent=2))
     shutil.rmtree(base, ignore_errors=True)
     return 0 if lost == 0 else 1
 
 
-def inject(kind: str, cluster: LocalCluster, jobs: JobStore, clients: list[Submitter], mount: BlobMount) -> bool:
+def inject(
+    kind: str,
+    cluster: LocalCluster,
+    jobs: JobStore,
+    clients: list[Submitter],
+    mount: BlobMount,
+    slow: SlowConnections,
+    receiver_url: str,
+) -> bool:
     """One fault; False when its moment has not come (nothing running of that kind)."""
     try:
-        if kind.startswith("kill-child-"):
+        if kind == "slow-webhooks":
+            photo = small_photos(1)[0]
+            with CatalogClient(cluster.url, timeout=30) as client, tempfile.TemporaryDirectory() as tmp:
+                (Path(tmp) / photo[0]).write_bytes(photo[1])
+                for n in range(5):
+                    client.submit([Path(tmp) / photo[0]], webhook_url=f"{receiver_url}/slow/{n}")
+        elif kind == "kill-worker-webhooks":
+            os.killpg(cluster.children["webhooks"].pid, signal.SIGKILL)
+        elif kind == "slow-heads":
+            slow.open("half-head", 40, "127.0.0.2")
+        elif kind == "short-bodies":
+            slow.open("short-body", 5, "127.0.0.3")
+        elif kind.startswith("kill-child-"):
             pid = wait_for_running(jobs, kind.removeprefix("kill-child-"))
             if pid is None:
                 return False
@@ -273,7 +310,7 @@ def inject(kind: str, cluster: LocalCluster, jobs: JobStore, clients: list[Submi
             mount.read_only(4)
         elif kind == "blobs-full":
             mount.full(4)
-    except (ProcessLookupError, OSError) as exc:
+    except (ProcessLookupError, OSError, CatalogError) as exc:
         print(f"  {kind}: {exc}", flush=True)
         return False
     return True

@@ -52,7 +52,7 @@ def start_gateway(env: dict[str, str], logs: Path) -> tuple[subprocess.Popen, st
     url = f"http://127.0.0.1:{port}"
     log = open(logs / f"gateway-{port}.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "services.gateway.app:app", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "services.gateway.serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -1,5 +1,6 @@
 """The whole Catalog on one machine without Docker: redis-server, the gateway and one Celery
-worker per queue, each a child process of this one (segment's with two processes).
+worker per queue (the four stages and the webhook calls), each a child process of this one
+(segment's with two processes).
 
     python -m catalog.local_cluster [--data DIR] [-- COMMAND...]
 
@@ -27,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.engine.chain import QUEUES
+from shared.engine.chain import QUEUES, WEBHOOK_QUEUE
 
 PROJECT = Path(__file__).resolve().parents[1]
 GRACE_S = 30.0  # a worker's warm shutdown: long enough for one running stage on a CPU
@@ -65,6 +66,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def pool_options(queue: str, processes: int = 1) -> list[str]:
+    """How the worker of a queue runs its tasks: a stage's in `processes` processes; the
+    webhook calls, which mostly wait on their receivers, in threads (as many as
+    CATALOG_WEBHOOK_CONCURRENCY: services/webhooks/tasks.py)."""
+    if queue == WEBHOOK_QUEUE:
+        return ["--pool", "threads"]
+    return ["--pool", "prefork", "--concurrency", str(processes)]
 
 
 def _port_taken(port: int) -> bool:
@@ -168,8 +178,7 @@ class LocalCluster:
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "services.gateway.app:app",
+                "services.gateway.serve",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -193,8 +202,7 @@ class LocalCluster:
                     "worker",
                     "-Q",
                     queue,
-                    "--concurrency",
-                    str(processes),
+                    *pool_options(queue, processes),
                     "--prefetch-multiplier",
                     "1",
                     "-n",

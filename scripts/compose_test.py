@@ -47,7 +47,7 @@ IMAGE = "catalog:cpu"
 OFFICIAL = {"BASE_IMAGE": "python:3.11-slim", "REDIS_IMAGE": "redis:7.4"}
 STAND_INS = {"BASE_IMAGE": "catalog-local/python:3.11-slim", "REDIS_IMAGE": "catalog-local/redis:7.4"}
 DEBIAN = "catalog-local/debian:bookworm"
-SERVICES = ("redis", "gateway", "detect", "pose", "segment", "color", "flower")
+SERVICES = ("redis", "gateway", "detect", "pose", "segment", "color", "webhooks", "flower")
 KILL_PHOTO = ROOT / "tests" / "fixtures" / "person_fullbody_scene_12.jpg"  # goes through every stage
 T0 = time.monotonic()
 

@@ -1,7 +1,7 @@
 """Every stage's task and the webhook call, for one worker that serves every queue
 (development, tests):
 
-    celery -A services.tasks worker -Q detect,pose,segment,color
+    celery -A services.tasks worker -Q detect,pose,segment,color,webhooks
 """
 
 from shared.engine.celery_app import app

@@ -16,12 +16,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from catalog.local_cluster import die_with_parent, free_port
+from catalog.local_cluster import die_with_parent, free_port, pool_options
 from shared.engine.chain import QUEUES  # noqa: F401 (the tests import it from here)
 
 if TYPE_CHECKING:
@@ -132,7 +133,8 @@ class Cluster:
 
 
 def worker_command(queues: tuple[str, ...], name: str) -> list[str]:
-    """A worker of one service (its own task module), or of several (services.tasks)."""
+    """A worker of one service (its own task module, and its pool: services.webhooks's
+    threads), or of several (services.tasks, one process)."""
     tasks = f"services.{queues[0]}.tasks" if len(queues) == 1 else "services.tasks"
     return [
         sys.executable,
@@ -143,10 +145,7 @@ def worker_command(queues: tuple[str, ...], name: str) -> list[str]:
         "worker",
         "-Q",
         ",".join(queues),
-        "--concurrency",
-        "1",
-        "--pool",
-        "prefork",
+        *(pool_options(queues[0]) if len(queues) == 1 else ["--pool", "prefork", "--concurrency", "1"]),
         "--prefetch-multiplier",
         "1",
         "-n",
@@ -211,7 +210,8 @@ def running_workers(
 def running_gateway(
     env: dict[str, str], logs: Path, port: int | None = None, timeout: float = 60.0, wait_for: str = "/readyz"
 ):
-    """The gateway (uvicorn) on a loopback port, with the given environment; yields its
+    """The gateway (services.gateway.serve: uvicorn with the connection limits, as every
+    launch path runs it) on a loopback port, with the given environment; yields its
     base URL once `wait_for` answers 200; stopped at the end."""
     import httpx
 
@@ -220,7 +220,7 @@ def running_gateway(
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / f"gateway-{port}.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "services.gateway.app:app", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "services.gateway.serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=PROJECT,
         env=env,
         stdout=log,
@@ -274,6 +274,35 @@ def wait_for_job(jobs, job_id: str, timeout: float = 300.0, cluster: Cluster | N
         time.sleep(0.2)
 
 
+def timed_job(url: str, key: str | None, files: list[tuple[str, bytes]], timeout: float = 300.0, **fields) -> float:
+    """Seconds from the POST of a job to its end, polled over HTTP as a client would."""
+    import httpx
+
+    headers = {"X-API-Key": key} if key else {}
+    start = time.monotonic()
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        accepted = http.post("/v1/jobs", files=[("files", f) for f in files], data=fields)
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["id"]
+        while http.get(f"/v1/jobs/{job_id}").json()["finished"] is None:
+            if time.monotonic() - start > timeout:
+                raise TimeoutError(f"job {job_id} not finished after {timeout} s")
+            time.sleep(0.1)
+    return time.monotonic() - start
+
+
+def submit(url: str, key: str | None, files: list[tuple[str, bytes]], **fields) -> str:
+    """POST a job; its id."""
+    import httpx
+
+    headers = {"X-API-Key": key} if key else {}
+    accepted = httpx.post(
+        f"{url}/v1/jobs", files=[("files", f) for f in files], data=fields, headers=headers, timeout=60
+    )
+    assert accepted.status_code == 202, accepted.text
+    return accepted.json()["id"]
+
+
 @dataclass
 class WebhookCall:
     path: str
@@ -287,6 +316,10 @@ class WebhookReceiver:
     calls: list[WebhookCall] = field(default_factory=list)
     # Status codes to answer, per path, before answering 200 (to exercise retries).
     failures: dict[str, list[int]] = field(default_factory=dict)
+    # Seconds to wait before answering a path that starts with the key (a slow receiver),
+    # cut short for every call once `released` is set.
+    delays: dict[str, float] = field(default_factory=dict)
+    released: threading.Event = field(default_factory=threading.Event)
 
     def calls_to(self, path: str, count: int = 1, timeout: float = 60.0) -> list[WebhookCall]:
         """Wait until `path` has had `count` calls; returns them."""
@@ -301,7 +334,6 @@ class WebhookReceiver:
 @contextlib.contextmanager
 def running_webhook_receiver():
     """A small HTTP server on a loopback port that records every POST it gets."""
-    import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     receiver = WebhookReceiver(url="")
@@ -310,6 +342,9 @@ def running_webhook_receiver():
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             receiver.calls.append(WebhookCall(self.path, dict(self.headers), body))
+            delay = max((s for p, s in receiver.delays.items() if self.path.startswith(p)), default=0.0)
+            if delay:
+                receiver.released.wait(delay)
             pending = receiver.failures.get(self.path)
             self.send_response(pending.pop(0) if pending else 200)
             self.end_headers()
@@ -318,11 +353,13 @@ def running_webhook_receiver():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True  # a held call does not hold up the shutdown
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield receiver
     finally:
+        receiver.released.set()
         server.shutdown()
         server.server_close()

@@ -321,7 +321,7 @@ API_KEYS = ("test-key-shop-a", "test-key-shop-b")
 
 @pytest.fixture(scope="session")
 def cluster(redis_url, tmp_path_factory):
-    """One worker process per queue (detect, pose, segment, color) on the session's Redis,
+    """One worker process per queue (detect, pose, segment, color, webhooks) on the session's Redis,
     with a file:// blob store in a temporary folder; stopped at the end of the session.
     Its env (cluster.env) is the gateway's too: keys on, webhooks signed."""
     from cluster import QUEUES, free_port, running_workers
@@ -333,8 +333,12 @@ def cluster(redis_url, tmp_path_factory):
         "CATALOG_API_KEYS": ",".join(API_KEYS),
         "CATALOG_PORT": str(port),
         "CATALOG_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "CATALOG_WEBHOOK_ALLOW_PRIVATE": "true",
-    }  # the tests' webhook receivers are on loopback
+        "CATALOG_WEBHOOK_ALLOW_PRIVATE": "true",  # the tests' webhook receivers are on loopback
+        # Three attempts a second apart, 5 s each: a failing delivery ends within a test.
+        "CATALOG_WEBHOOK_MAX_ATTEMPTS": "3",
+        "CATALOG_WEBHOOK_BACKOFF_S": "1",
+        "CATALOG_WEBHOOK_TIMEOUT_S": "5",
+    }
     with running_workers(
         redis_url, (base / "blobs").as_uri(), base / "logs", [(q,) for q in QUEUES], extra_env=env
     ) as running:

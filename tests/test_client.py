@@ -310,7 +310,7 @@ def test_local_cluster_starts_serves_and_stops_on_sigterm(tmp_path):
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         children = processes_mentioning(str(data))
         names = " ".join(children.values())
-        assert "redis-server" in names and "uvicorn" in names and names.count("celery") >= 4, children
+        assert "redis-server" in names and "services.gateway.serve" in names and names.count("celery") >= 4, children
         assert (data / "redis" / "appendonlydir").is_dir(), "Redis keeps an append-only file"
 
         # The matte runs as two 1-thread processes under one segment worker.

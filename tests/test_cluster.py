@@ -22,6 +22,7 @@ from cluster import QUEUES, make_bucket, running_gateway, running_moto, running_
 from conftest import COFFEE, CORRUPT, CORRUPT_WORDS, PACKSHOT, PERSON, encode
 
 from shared.domain.records import Options
+from shared.engine.chain import STAGES
 from shared.engine.jobs import lifecycle
 from shared.engine.jobs.create import create_job
 from shared.engine.jobs.keys import catalog_key, input_key, owner_of
@@ -152,15 +153,16 @@ def test_each_stage_ran_on_its_own_queue_and_loaded_only_its_models(finished_job
 def test_worker_log_lines_name_the_job_and_the_photo(finished_job, cluster):
     """Every line a worker logs about a task, Celery's own (received, succeeded) included,
     says which job and photo it is about."""
-    for queue in QUEUES:
+    for queue in STAGES:
         lines = (cluster.logs / f"{queue}.log").read_text(errors="replace").splitlines()
         task_lines = [line for line in lines if "Task catalog." in line]
         assert task_lines, f"the {queue} worker logged no task"
         for line in task_lines:
-            assert " job=- " not in line, line
-            if "catalog.webhook" not in line:  # a job's webhook call is about no one photo
-                assert " image=- " not in line, line
+            assert " job=- " not in line and " image=- " not in line, line
         assert any(f"job={finished_job.id} image=" in line for line in task_lines), queue
+    # A job's webhook call is about no one photo: its lines name the job.
+    lines = (cluster.logs / "webhooks.log").read_text(errors="replace").splitlines()
+    assert all(" job=- " not in line for line in lines if "Task catalog." in line)
     segment = (cluster.logs / "segment.log").read_text(errors="replace")
     assert f"job={finished_job.id} image=0 " in segment  # the person photo, the job's first
 

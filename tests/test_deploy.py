@@ -51,7 +51,7 @@ COMPOSE_SCHEMA = ROOT / "docker" / "schemas" / "compose-spec.json"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 LOCAL_BASES = sorted((ROOT / "docker" / "local-base").glob("*.Dockerfile"))
 
-QUEUES = ("detect", "pose", "segment", "color")
+QUEUES = ("detect", "pose", "segment", "color", "webhooks")
 MODEL_QUEUES = ("detect", "pose", "segment")  # GPU workers in the gpu overlay / override
 # Oldest and newest Kubernetes versions the manifests are checked against.
 K8S_VERSIONS = ("1.30.0", "1.37.0")
@@ -178,7 +178,9 @@ def only_container(deployment: dict) -> dict:
 def celery_worker_queue(command: list[str]) -> str:
     """The one queue a `celery ... worker` command consumes; fails on anything else, also on
     a worker that would not load that queue's own service (-A services.<queue>.tasks). Each
-    process takes one task at a time; only segment may run more than one process."""
+    process takes one task at a time; only segment may run more than one process. The
+    webhooks worker runs threads, as many as CATALOG_WEBHOOK_CONCURRENCY (no --concurrency
+    to override it): its calls wait on their receivers, each within a deadline."""
     assert command[:2] == ["celery", "-A"] and command[3] == "worker", command
     flags = [i for i, arg in enumerate(command) if arg in ("-Q", "--queues") or arg.startswith("--queues=")]
     assert len(flags) == 1, f"exactly one -Q expected: {command}"
@@ -191,7 +193,10 @@ def celery_worker_queue(command: list[str]) -> str:
         return command[command.index(flag) + 1]
 
     assert value("--prefetch-multiplier") == "1", command
-    assert value("--concurrency") == "1" or queue == "segment", command
+    if queue == "webhooks":
+        assert value("--pool") == "threads" and "--concurrency" not in command, command
+    else:
+        assert value("--concurrency") == "1" or queue == "segment", command
     assert value("-n") == f"{queue}@%h", command
     return queue
 
@@ -330,6 +335,24 @@ def test_each_worker_consumes_only_its_queue(rendered):
         assert container["resources"]["requests"], queue
 
 
+def test_webhook_calls_have_a_bounded_worker_of_their_own(rendered, compose):
+    """No stage worker takes the webhook calls; theirs has CPU and memory limits and a warm
+    shutdown sized to a call's deadline, not to a stage's."""
+    name, objects = rendered
+    deployments = by_kind(objects, "Deployment")
+    for dname, dep in deployments.items():
+        command = only_container(dep).get("command", [])
+        assert ("webhooks" in command) == (dname == "webhooks"), f"{name}: {dname}"
+    webhooks = deployments["webhooks"]
+    limits = only_container(webhooks)["resources"]["limits"]
+    assert {"cpu", "memory"} <= set(limits), f"{name}: {limits}"
+    assert pod_spec(webhooks)["terminationGracePeriodSeconds"] <= 120
+    assert GPU not in json.dumps(webhooks)
+    service = compose["services"]["webhooks"]
+    assert celery_worker_queue(service["command"]) == "webhooks"
+    assert "webhooks" not in " ".join(compose["services"]["color"]["command"])
+
+
 def test_scaledobjects_scale_workers_on_their_queue(rendered):
     name, objects = rendered
     deployments = by_kind(objects, "Deployment")
@@ -365,7 +388,7 @@ def test_gateway(rendered):
     gateway = by_kind(objects, "Deployment")["gateway"]
     container = only_container(gateway)
     assert gateway["spec"]["replicas"] == 2
-    assert container["command"] == ["uvicorn", "services.gateway.app:app", "--host", "0.0.0.0", "--port", "8000"]
+    assert container["command"] == ["python", "-m", "services.gateway.serve", "--host", "0.0.0.0", "--port", "8000"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -373,6 +396,11 @@ def test_gateway(rendered):
         port = container[probe]["httpGet"]["port"]
         assert ports.get(port, port) == 8000
     assert container["resources"]["requests"] and container["resources"]["limits"]
+    # Behind the Ingress the gateway sees one address: the Ingress caps connections per client.
+    config = by_kind(objects, "ConfigMap")["catalog-config"]["data"]
+    assert config["CATALOG_MAX_CONNECTIONS_PER_IP"] == "0"
+    annotations = by_kind(objects, "Ingress")["gateway"]["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/limit-connections"]) > 0
     # API keys on: the gateway, and only the gateway, reads a non-empty key list.
     secrets = by_kind(objects, "Secret")
     assert secrets["catalog-api-keys"]["stringData"]["CATALOG_API_KEYS"].strip(", ")
@@ -521,7 +549,7 @@ def test_compose_services(compose):
     assert "redis-cli ping" in " ".join(redis["healthcheck"]["test"])
 
     gateway = services["gateway"]
-    assert gateway["command"] == ["uvicorn", "services.gateway.app:app", "--host", "0.0.0.0", "--port", "8000"]
+    assert gateway["command"] == ["python", "-m", "services.gateway.serve", "--host", "0.0.0.0", "--port", "8000"]
     assert gateway["environment"]["CATALOG_API_KEYS"], "API keys must be on in compose"
     assert any(p["target"] == 8000 and str(p["published"]) == "8000" for p in gateway["ports"])
     assert "/readyz" in " ".join(gateway["healthcheck"]["test"])
@@ -676,7 +704,7 @@ def test_dockerfile_facts():
     (healthcheck,) = [rest for keyword, rest in final if keyword == "HEALTHCHECK"]
     assert "/readyz" in healthcheck
     (cmd,) = [rest for keyword, rest in final if keyword == "CMD"]
-    assert json.loads(cmd) == ["uvicorn", "services.gateway.app:app", "--host", "0.0.0.0", "--port", "8000"]
+    assert json.loads(cmd) == ["python", "-m", "services.gateway.serve", "--host", "0.0.0.0", "--port", "8000"]
     assert any(keyword == "RUN" and "python -m catalog.model_setup" in rest for s in stages for keyword, rest in s)
     assert "ARG BASE=python:3.11-slim" in text
     # The pins of the packages installed without their metadata agree with the project's setup.

@@ -422,6 +422,10 @@ OPTION_CASES = [
     ("webhook_url", "http://"),
     ("webhook_url", "not a url"),
     ("webhook_url", "javascript:alert(1)"),
+    ("webhook_url", "http://" + "a" * 70_000 + ".com/hook"),  # over CATALOG_WEBHOOK_URL_MAX_CHARS
+    ("webhook_url", "http://localhost./hook"),  # does not resolve: refused, even with private allowed
+    ("webhook_url", "http://[::1/hook"),
+    ("webhook_url", "http://exa mple.com/hook"),
 ]
 
 
@@ -499,3 +503,68 @@ def test_the_mixed_job_is_partial_and_its_good_photos_are_in_the_catalog(gateway
         page = http.get(f"/v1/jobs/{final['id']}/files/index.html").text
     hostile = "<img src=x onerror=alert(1)>.jpg"
     assert hostile not in page and escape(hostile) in page  # a name is shown, never run
+
+
+# --- what a refusal says: never the input itself ---------------------------------------------------------
+
+MARK = "RAW-INPUT-" + "z" * 300  # what must not come back
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda http: http.post(
+            "/v1/jobs",
+            content=multipart((b'Content-Disposition: form-data; name="files"', MARK.encode())),
+            headers={"Content-Type": "multipart/form-data; boundary=XyZ"},
+        ),
+        lambda http: http.post("/v1/jobs", headers={"Idempotency-Key": MARK}, files=[("files", ("a.jpg", PHOTO))]),
+        lambda http: post_one(http, "a.jpg", PHOTO, style=MARK),
+        lambda http: post_one(http, "a.jpg", PHOTO, webhook_url="http://" + MARK + ".example/hook"),
+        lambda http: post_one(http, "a.jpg", PHOTO, background=MARK),
+        lambda http: post_one(http, MARK + ".jpg", b"not a photo"),
+        lambda http: http.put("/v1/styles/default", json={"name": 5, "extra": MARK}),
+        lambda http: http.post("/v1/styles/preview", json={"width": MARK, "height": 1, "keypoints": []}),
+    ],
+    ids=[
+        "files-as-text",
+        "idempotency-key",
+        "style",
+        "webhook_url",
+        "background",
+        "file-name",
+        "json-extra",
+        "json-type",
+    ],
+)
+def test_a_refusal_says_what_was_wrong_and_echoes_nothing_sent(gateway, send):
+    with client(gateway) as http:
+        response = send(http)
+    assert response.status_code in (415, 422), response.text
+    assert MARK not in response.text and len(response.text) < 4000, response.text[:500]
+    if "RAW-INPUT" in response.text:  # only a refused file's name, cut short, to say which
+        assert response.json()["files"][0]["name"].endswith("..."), response.text
+    detail = response.json()["detail"]
+    if isinstance(detail, list):  # FastAPI's field errors: where and what, no input
+        assert detail and all(set(e) == {"type", "loc", "msg"} for e in detail), detail
+
+
+def deep_json(depth: int) -> bytes:
+    return b'{"name": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize("path, method", [("/v1/styles/default", "PUT"), ("/v1/styles/preview", "POST")])
+def test_a_json_body_nested_too_deep_or_too_large_is_refused_not_a_500(gateway, path, method):
+    with client(gateway) as http:
+        for depth in (33, 100_000):  # one past CATALOG_MAX_JSON_DEPTH, and a parser's RecursionError
+            response = http.request(
+                method, path, content=deep_json(depth), headers={"Content-Type": "application/json"}
+            )
+            assert response.status_code == 422, response.text[:300]
+            assert "CATALOG_MAX_JSON_DEPTH" in response.json()["detail"]
+        big = b'{"name": "' + b"x" * (1100 * 1024) + b'"}'
+        response = http.request(method, path, content=big, headers={"Content-Type": "application/json"})
+        assert response.status_code == 413 and "CATALOG_MAX_JSON_KB" in response.json()["detail"], response.text[:300]
+        strings = b'{"name": "' + b"[" * 5000 + b'"}'  # brackets in a string nest nothing
+        response = http.request(method, path, content=strings, headers={"Content-Type": "application/json"})
+        assert response.status_code != 500 and "CATALOG_MAX_JSON_DEPTH" not in response.text

@@ -96,14 +96,14 @@ def read_answer(s: socket.socket) -> tuple[bytes, dict]:
 
 
 def gateway_pid(url: str) -> int:
-    """The uvicorn process serving `url` (running_gateway starts it with --port)."""
+    """The gateway process serving `url` (running_gateway starts it with --port)."""
     port = str(urlsplit(url).port)
     for proc in Path("/proc").iterdir():
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"uvicorn" in b" ".join(argv) and port.encode() in argv:
+        if b"services.gateway.serve" in argv and port.encode() in argv:
             return int(proc.name)
     raise LookupError(f"no gateway process on port {port}")
 

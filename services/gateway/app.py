@@ -1,6 +1,6 @@
 """The gateway: the REST API (docs/api.md), the web page, health and metrics.
 
-    uvicorn services.gateway.app:app --host 0.0.0.0 --port 8000
+    python -m services.gateway.serve --host 0.0.0.0 --port 8000    (uvicorn, with the connection limits)
 
 It takes uploads, stores them and queues their first stage; the workers do the rest
 (shared.engine.worker). It loads no model, so it starts fast and scales on its own.
@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.api_models import ErrorBody
 from services.gateway.headers import SecurityHeaders, TrustedHosts, docs_page, host_policy
+from services.gateway.input_limits import JsonLimits, add_input_error_handler
 from services.gateway.jobs_api import router as jobs_router
 from services.gateway.log_context import JobLogContext
 from services.gateway.storage_errors import RETRY_AFTER
@@ -118,6 +119,8 @@ def create_app() -> FastAPI:
     app.include_router(jobs_router)
     app.include_router(styles_router)
     add_docs(app)
+    app.add_middleware(JsonLimits)  # innermost: only requests that got past the Host check
+    add_input_error_handler(app)
     # Inside the metrics middleware (a refused Host is counted); links never name an
     # untrusted Host (services.gateway.headers).
     app.add_middleware(TrustedHosts, policy=host_policy())

@@ -16,7 +16,6 @@ import hashlib
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
@@ -70,13 +69,10 @@ class JobForm(BaseModel):
 
 
 def check_webhook_url(url: str | None) -> str | None:
+    """The webhook_url, or a 422 that says what is wrong with it (never echoing it: it may
+    be anything up to the form field's megabyte)."""
     if not url:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid webhook_url {url!r}: an http:// or https:// URL is needed"
-        )
     if refused := refused_destination(url):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, refused)
     return url
@@ -154,12 +150,20 @@ def too_many_files(count: int | str, most: int) -> str:
     return f"too many files: {count}; at most {most} per job (CATALOG_MAX_FILES)"
 
 
+NAME_SHOWN = 100
+
+
+def shown_name(name: str) -> str:
+    return name if len(name) <= NAME_SHOWN else name[: NAME_SHOWN - 3] + "..."
+
+
 def refusal(uploads: list[Upload]) -> tuple[int, Refusal]:
     """Status and body when no file could be accepted: the files' own status when they all
-    failed the same way, else 422."""
+    failed the same way, else 422. Each file is named as sent, cut to NAME_SHOWN characters:
+    enough to tell which, never a client's whole header echoed back."""
     codes = {u.error_code or "" for u in uploads}
     code = STATUS_OF.get(codes.pop(), 422) if len(codes) == 1 else 422
-    files = [RefusedFile(name=u.name, error=u.error, code=u.error_code) for u in uploads]
+    files = [RefusedFile(name=shown_name(u.name), error=u.error, code=u.error_code) for u in uploads]
     detail = f"{files[0].name}: {files[0].error}" if len(files) == 1 else "no file of the job could be accepted"
     return code, Refusal(detail=detail, files=files)
 

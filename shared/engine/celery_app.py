@@ -4,7 +4,8 @@
     detect    catalog.detect                   celery -A services.detect.tasks worker -Q detect
     pose      catalog.pose                     celery -A services.pose.tasks worker -Q pose
     segment   catalog.segment                  celery -A services.segment.tasks worker -Q segment
-    color     catalog.color, catalog.webhook   celery -A services.color.tasks worker -Q color
+    color     catalog.color                    celery -A services.color.tasks worker -Q color
+    webhooks  catalog.webhook                  celery -A services.webhooks.tasks worker -Q webhooks
 
 Each service's task module (the one its worker runs) registers its stage's task on this app,
 and the task runs the steps the chain names for the stage, imported when it first runs: a

@@ -39,10 +39,11 @@ STEPS: dict[Stage, tuple[str, ...]] = {
     "color": ("services.color.step:run", "shared.engine.catalog_files:write"),
 }
 
-# One queue per service, named after its stage; the webhook call is light and rides on color.
-QUEUES: tuple[str, ...] = STAGES
+# One queue per service, named after its stage, and one of its own for the webhook calls:
+# a receiver slow to answer waits there, holding up no stage (services/webhooks).
 WEBHOOK_TASK = "catalog.webhook"
-WEBHOOK_QUEUE = "color"
+WEBHOOK_QUEUE = "webhooks"
+QUEUES: tuple[str, ...] = (*STAGES, WEBHOOK_QUEUE)
 
 ImageStatus = Literal["queued", "running", "ok", "failed"]
 JobStatus = Literal["queued", "running", "succeeded", "partial", "failed"]

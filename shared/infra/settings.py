@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     # keys are off (one local user); with keys on, a caller could otherwise make the
     # workers call services inside the cluster network.
     webhook_allow_private: bool | None = None
+    # --- webhook delivery (the `webhooks` worker) ----------------------------------------
+    # A longer webhook_url is refused at submit (422): URLs that long are no receiver's.
+    webhook_url_max_chars: int = Field(2048, ge=16)
+    # One call, start to end (connect, send, the whole answer): past it the call has failed
+    # and is retried like any failure.
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    # Calls in flight at once in one webhooks worker (threads; each mostly waits on a
+    # receiver): slow receivers hold at most this many, and never a stage.
+    webhook_concurrency: int = Field(8, ge=1)
+    # The first call and its retries; a retry waits webhook_backoff_s, doubling each time,
+    # at most 10 minutes (5 s and 9 attempts: about 20 minutes in all).
+    webhook_max_attempts: int = Field(9, ge=1)
+    webhook_backoff_s: float = Field(5.0, ge=0)
     # --- the gateway ---------------------------------------------------------------------
     port: int = 8000  # `make run` serves the gateway on 127.0.0.1 at this port
     # Where clients reach the gateway (links in webhook calls, which have no request to
@@ -61,6 +74,24 @@ class Settings(BaseSettings):
     # `authorization` does, or as X-API-Key); unset: /metrics is open, its series bounded.
     # The API keys do not open it: they belong to the shops, the metrics to the operator.
     metrics_key: str | None = None
+    # The gateway's connections (services/gateway/connections.py, served by
+    # services/gateway/serve.py): a request's head must arrive whole within
+    # header_timeout_s; its body may fall silent for at most body_timeout_s, and must arrive
+    # whole within body_deadline_s (408 past either); an idle kept-alive connection is closed
+    # after keep_alive_s. One client address holds at most max_connections_per_ip connections
+    # (429 past it; 0: no cap, as behind a proxy, which caps them itself); the process serves
+    # at most max_connections at once (503 past it); a request head is at most max_header_kb.
+    header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(30.0, gt=0)
+    body_deadline_s: float = Field(900.0, gt=0)
+    keep_alive_s: int = Field(5, ge=1)
+    max_connections_per_ip: int = Field(32, ge=0)
+    max_connections: int = Field(1000, ge=1)
+    max_header_kb: int = Field(16, ge=1)
+    # A JSON request body (the style preview, a default guide; not a guide's own upload,
+    # which has its limits) is at most max_json_kb, nested at most max_json_depth deep (422).
+    max_json_kb: int = Field(1024, ge=1)
+    max_json_depth: int = Field(32, ge=2)
     max_upload_mb: float = 50  # per file; larger files are refused (413)
     max_files: int = 200  # per job
     # Per request, every file and field together: a body that passes it is cut off with a
