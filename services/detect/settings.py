@@ -27,6 +27,13 @@ class DetectSettings(BaseSettings):
     corner_tile: float = Field(0.6, gt=0, le=1)
     # A face found again in a corner overlaps the first find by more than this (IoU).
     same_face_iou: float = Field(0.3, ge=0, le=1)
+    # The COCO person detector's boxes kept as evidence of a person (services/detect/persons.py).
+    person_box_min: float = Field(0.5, ge=0, le=1)
+    # The hand detector's own default: a hand on the person matte is evidence of a person
+    # beside a detector's box where no face is seen (a garment laid flat has no hands).
+    hand_min_score: float = Field(0.5, ge=0, le=1)
+    # Two of its boxes overlapping by more than this (IoU) are one person boxed twice.
+    same_person_iou: float = Field(0.5, ge=0, le=1)
 
 
 @cache
