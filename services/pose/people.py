@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from services.pose.box_people import bodies_in_boxes
 from services.pose.models import pose_estimator
 from services.pose.roi import body_under_face
 from services.pose.settings import pose_settings
@@ -15,24 +16,59 @@ from shared.domain.boxes import area, holds, intersection
 from shared.domain.records import Box, Keypoint, Person
 
 
-def find_people(rgb: np.ndarray, person_matte: np.ndarray, faces: Sequence[Box] = ()) -> list[Person]:
+def find_people(
+    rgb: np.ndarray,
+    person_matte: np.ndarray,
+    faces: Sequence[Box] = (),
+    boxes: Sequence[Box] = (),
+    hands: Sequence[Box] = (),
+) -> list[Person]:
     """The bodies BlazePose finds whose torso the person matte covers: those its
-    one-at-a-time search finds, and one under each face on the matte that none of them has
-    (the rest of a group); the tallest first, who is the photo's main person. BlazePose
-    alone sometimes places a second, phantom body at the frame's edge; the matte alone is
-    too coarse to count or separate people."""
+    one-at-a-time search finds, one under each face on the matte that none of them has
+    (the rest of a group), and one in each of the person detector's boxes that none of
+    them matches; the tallest first, who is the photo's main person. BlazePose alone
+    sometimes places a second, phantom body at the frame's edge; the matte alone is too
+    coarse to count or separate people; the detector alone boxes garments laid flat."""
     s = pose_settings()
     fills_frame = float((person_matte >= s.torso_coverage).mean()) >= s.margin_retry_min_fill
     people = [p for p in estimate_people(rgb, fills_frame) if torso_coverage(person_matte, p) >= s.torso_coverage]
+    # A box alone may be a garment laid flat: without a body, only a box with a face or a hand counts.
+    people = people or _people_in_boxes(rgb, person_matte, faces, boxes, [], hands)
     # Faces only add to a confirmed body: a face alone may be a print on a pack or a shirt.
     if not people:
         return []
     added = _people_under_faces(rgb, person_matte, faces, people)
-    with_face = [p for p in people + added if any(_nose_on(p, f, s.face_claim_margin) for f in faces)]
-    # A faceless body inside the box of one with a face is that person's raised leg or arm
-    # read as a body of its own (seen in groups: a cheerleader's leg, a man's arm).
-    people = [p for p in people if p in with_face or not any(_inside(p, q) for q in with_face if q is not p)]
+    in_boxes = _people_in_boxes(rgb, person_matte, faces, boxes, people + added)
+    added += in_boxes
+    sure = [p for p in people + added if any(_nose_on(p, f, s.face_claim_margin) for f in faces)] + in_boxes
+    # A faceless body inside the box of one with a face or a detector's box of their own is
+    # that person's raised leg or arm read as a body of its own (seen in groups: a
+    # cheerleader's leg, a man's arm), or a hand holding a phone.
+    people = [p for p in people if p in sure or not any(_inside(p, q) for q in sure if q is not p)]
     return sorted(people + added, key=_height, reverse=True)
+
+
+def _people_in_boxes(
+    rgb: np.ndarray,
+    person_matte: np.ndarray,
+    faces: Sequence[Box],
+    boxes: Sequence[Box],
+    found: list[Person],
+    hands: Sequence[Box] = (),
+) -> list[Person]:
+    """A body in each detector box no found person matches, confirmed as a body under a
+    face is (face_torso_coverage: the box is evidence beside the matte), whose nose is not
+    on a face a found person's nose is on (the same person, their landmarks placed apart
+    in a crowd)."""
+    s = pose_settings()
+    claimed = [f for f in faces if any(_nose_on(q, f, s.face_nose_margin) for q in found)]
+    return [
+        p
+        for p in bodies_in_boxes(rgb, boxes, list(faces) + list(hands), found, claimed)
+        if _is_body(p.keypoints)
+        and torso_coverage(person_matte, p) >= s.face_torso_coverage
+        and not any(_nose_on(p, f, s.face_claim_margin) for f in claimed)
+    ]
 
 
 def _people_under_faces(

@@ -99,3 +99,22 @@ def _crop_to_photo(region: Region) -> np.ndarray:
             [s, c, region.cy - s * half - c * half],
         ]
     )
+
+
+def body_in_box(rgb: np.ndarray, box: Box) -> tuple[float, list[Keypoint]]:
+    """BlazePose's landmarks for the person in a detector's box, and the model's confidence
+    that a body is there: the region is the box, square, grown by box_region_margin of its
+    long side, then refined once from the landmarks it gives, as the solution tracks. The
+    landmarks are the model's guess for the whole body; only those it sees are visible."""
+    s = pose_settings()
+    x0, y0, x1, y1 = box
+    region = Region((x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * (1 + s.box_region_margin), 0.0)
+    presence, points = landmarks(rgb, region)
+    if presence >= s.box_body_presence:
+        again, refined = landmarks(rgb, region_of(points))
+        if again >= presence:
+            presence, points = again, refined
+    return presence, [
+        Keypoint(name=name, x=float(x), y=float(y), z=float(z), visibility=float(v))
+        for name, (x, y, z, v) in zip(LANDMARKS, points[:33, :4])
+    ]

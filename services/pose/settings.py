@@ -41,6 +41,17 @@ class PoseSettings(BaseSettings):
     # this share of its side; a guess not settled after this many model calls is dropped.
     face_region_settled: float = Field(0.05, ge=0)
     face_region_steps: int = Field(4, ge=1)
+    # A detector's person box is someone's found already when their nose or the centre of
+    # their torso (shoulders and hips) lies in the middle of the box, this share of its
+    # width; a body found in the box must have its torso there too. People side by side
+    # overlap at their boxes' edges, not in their middles. Half, chosen on the dev groups
+    # (group_13, group_15: arm in arm, overlapping); the public photos are the check.
+    box_core: float = Field(0.5, gt=0, le=1)
+    # A detector's person box no body covers is looked in for one (services/pose/roi.py): the
+    # region is the box, square, grown by this share of its long side (as margin_share).
+    box_region_margin: float = Field(0.25, ge=0)
+    # The landmark model's confidence that a body is in that region (the solution's is 0.5).
+    box_body_presence: float = Field(0.5, ge=0, le=1)
     # The grey margin (share of the long side) of the retry for a person who fills the frame.
     margin_share: float = Field(0.25, ge=0)
     # That retry runs only where the person matte (at torso_coverage) covers this share of

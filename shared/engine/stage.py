@@ -33,6 +33,8 @@ from shared.infra.storage import BlobStore, join
 # Work files one stage leaves for a later one, in the photo's work area.
 PERSON_MATTE = "person-matte.npy"  # detect -> pose: the selfie person matte, float32
 FACES = "faces.npy"  # detect -> pose: boxes (x0, y0, x1, y1) of the faces on the matte, int32 Nx4
+HANDS = "hands.npy"  # detect -> pose: boxes of the hands on the matte where no face is, int32 Nx4
+PERSON_BOXES = "person-boxes.npy"  # detect -> pose: the person detector's boxes and scores, float32 Nx5
 MATTE = "matte.npy"  # segment -> color: a person photo's ISNet matte, 8-bit (no PNG: it costs more than it saves)
 
 

