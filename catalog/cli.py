@@ -297,10 +297,12 @@ def evaluate_cmd(
         "products_flagged",
         "taxonomy_top1_unflagged",
         "colour_name_agreement",
+        "colour_name_agreement_word_only",
         "colour_de2000_median",
         "colour_de2000_p90",
         "colours_flagged",
         "colour_name_agreement_unflagged",
+        "colour_name_agreement_unflagged_word_only",
     ]
     for key in rows:
         table.add_row(key, fmt(result[key]), *(fmt(result["per_category"][g][key]) for g in groups))

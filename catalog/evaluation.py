@@ -62,24 +62,29 @@ def _compare_colour(label_colour: dict | None, item, what: str, photo: dict, col
     if item is None or item.color is None:
         return
     expected = FAMILY_SYNONYMS.get(label_colour["name"], label_colour["name"])
+    # Other words a reasonable person accepts for this colour (dark-wash jeans: blue, also navy).
+    also = [FAMILY_SYNONYMS.get(word, word) for word in label_colour.get("also", [])]
     got = colour_family(item.color.rgb)
     de = _delta_e(label_colour["hex"], item.color.hex)
+    agrees = got == expected or got in also
     colours.append(
         {
             "photo": photo["file"],
             "what": what,
             "expected": expected,
+            "also": also,
             "got": got,
+            "agrees": agrees,
             "expected_hex": label_colour["hex"],
             "got_hex": item.color.hex,
             "de2000": de,
             "needs_review": item.needs_review,
         }
     )
-    if got != expected or de > 20:
+    if not agrees or de > 20:
+        accepted = " or ".join([label_colour["name"], *label_colour.get("also", [])])
         photo["problems"].append(
-            f"{what} colour: labelled {label_colour['name']} {label_colour['hex']}, "
-            f"got {got} {item.color.hex} (dE {de:.0f})"
+            f"{what} colour: labelled {accepted} {label_colour['hex']}, got {got} {item.color.hex} (dE {de:.0f})"
         )
 
 
@@ -161,9 +166,16 @@ def _summary(counts: dict, colours: list) -> dict:
         # What a catalog team that checks the flagged items and trusts the rest gets.
         "products_flagged": _rate(counts["product_flagged"]),
         "taxonomy_top1_unflagged": _rate([ok for ok, f in zip(counts["top1"], counts["product_flagged"]) if not f]),
-        "colour_name_agreement": _rate([c["expected"] == c["got"] for c in colours]),
+        # A family agrees when it is the labelled word or one of its `also` words; the
+        # labelled word alone is reported beside it, so the difference the `also` words make
+        # is visible.
+        "colour_name_agreement": _rate([c["agrees"] for c in colours]),
+        "colour_name_agreement_word_only": _rate([c["expected"] == c["got"] for c in colours]),
         "colours_flagged": _rate([c["needs_review"] for c in colours]),
-        "colour_name_agreement_unflagged": _rate([c["expected"] == c["got"] for c in colours if not c["needs_review"]]),
+        "colour_name_agreement_unflagged": _rate([c["agrees"] for c in colours if not c["needs_review"]]),
+        "colour_name_agreement_unflagged_word_only": _rate(
+            [c["expected"] == c["got"] for c in colours if not c["needs_review"]]
+        ),
         "colour_de2000_median": round(float(np.median(des)), 2) if des else None,
         "colour_de2000_p90": round(float(np.percentile(des, 90)), 2) if des else None,
     }

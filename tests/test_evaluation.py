@@ -121,7 +121,7 @@ def test_review_flags_are_scored_as_a_team_that_trusts_the_unflagged_items_sees_
     (entry,) = result["colours"]
     assert isinstance(entry["needs_review"], bool)
     assert result["colours_flagged"] == float(entry["needs_review"])
-    unflagged = None if entry["needs_review"] else float(entry["expected"] == entry["got"])
+    unflagged = None if entry["needs_review"] else float(entry["agrees"])
     assert result["colour_name_agreement_unflagged"] == unflagged
     assert "colour_name_agreement_unflagged" in stdout and "products_flagged" in stdout
 
@@ -147,3 +147,24 @@ def test_each_colour_compared_shows_both_colours_and_their_distance(report):
     assert re.fullmatch(r"#[0-9a-f]{6}", got)
     rgb = [tuple(int(h[i : i + 2], 16) for i in (1, 3, 5)) for h in (entry["expected_hex"], got)]
     assert entry["de2000"] == pytest.approx(float(deltaE_ciede2000(lab_of(rgb[0]), lab_of(rgb[1]))))
+
+
+def test_a_colour_named_by_one_of_its_also_words_agrees_and_the_word_alone_is_reported_too():
+    """Dark-wash jeans labelled blue, also navy: a navy reading agrees; the figure for the
+    labelled word alone still counts it as a miss, so the difference `also` makes shows."""
+    from catalog.evaluation import _new_counts, _summary, score_photo
+    from shared.domain.records import ColorResult, ImageRecord, Item, ItemFiles
+
+    navy = ColorResult(hex="#1c2450", rgb=(28, 36, 80), name="navy", css_name="midnightblue", palette=[])
+    jeans = Item(type="garment", garment="bottom", person=0, box=(0, 0, 10, 10), files=ItemFiles(image="b.jpg"))
+    record = ImageRecord(source="jeans.jpg", status="ok", kind="person", people=1, items=[jeans])
+    record.items[0].color = navy
+    label = {"file": "jeans.jpg", "kind": "person", "persons": 1, "garments_visible": ["bottom"]}
+    for also in ([], ["navy"]):
+        colour = {"name": "blue", "hex": "#1c2450", "also": also}
+        counts, colours = _new_counts(), []
+        photo = score_photo({**label, "garment_colours": {"bottom": colour}}, record, counts, colours)
+        result = _summary(counts, colours)
+        assert result["colour_name_agreement_word_only"] == 0.0
+        assert result["colour_name_agreement"] == (1.0 if also else 0.0)
+        assert any("colour" in p for p in photo["problems"]) == (not also)
