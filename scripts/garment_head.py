@@ -5,7 +5,9 @@
 Embeds every photo of the published splits with EfficientNet-Lite2 (the pooled 1280-d
 features of the forward pass that gives the ImageNet softmax; ~0.1 s a photo, cached in
 /tmp), fits a logistic regression on the train split for each C of a grid, keeps the C most
-accurate on the validation split, and reports the test split. The head is written to
+accurate on the validation split, sets the probability the head must have in a catalog
+category to be used (`sure`: on the validation split, 95 % of the photos it is that sure
+of are filed right), and reports the test split. The head is written to
 shared/domain/data/garment_head.npz (float32, fixed zip timestamps: the same inputs give
 the same bytes) with its sha256 beside it.
 """
@@ -29,7 +31,7 @@ from shared.infra.settings import PROJECT_ROOT
 
 SPLITS = ("train", "validation", "test")
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-STRONG_CLASSES = ("hat", "shoes")
+SURE_RIGHT = 0.95  # the share of the validation photos the head is sure of that it files right
 BATCH = 16
 
 
@@ -54,12 +56,19 @@ def embed(dataset: Path, split: str, cache_dir: Path) -> tuple[np.ndarray, list[
     return features, labels
 
 
-def strong_threshold(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> float:
-    """The most probability the head gave a hat or shoes on any validation photo of another
-    garment: above it, the head's hat or shoes was never wrong there."""
-    index = [classes.index(c) for c in STRONG_CLASSES]
-    others = ~np.isin(labels, STRONG_CLASSES)
-    return round(float(probs[others][:, index].max()), 3)
+def sure_threshold(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> float:
+    """The lowest probability (in steps of 0.01) at which the validation photos whose
+    catalog category the head is at least that sure of are SURE_RIGHT right."""
+    categories = sorted(set(CLASS_CATEGORY.values()))
+    fold = np.array([[CLASS_CATEGORY[c] == k for k in categories] for c in classes], dtype=np.float64)
+    by_category = probs @ fold
+    right = np.array(categories)[by_category.argmax(axis=1)] == np.array([CLASS_CATEGORY[y] for y in labels])
+    confidence = by_category.max(axis=1)
+    for t in np.arange(0.30, 1.0, 0.01):
+        kept = confidence >= t
+        if kept.any() and right[kept].mean() >= SURE_RIGHT:
+            return round(float(t), 2)
+    return 1.0
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -106,10 +115,10 @@ def main() -> None:
     right = int((test_pred == y_test).sum())
     to_category = np.vectorize(CLASS_CATEGORY.get)
     right_category = int((to_category(test_pred) == to_category(y_test)).sum())
-    strong = strong_threshold(model.predict_proba((x_val - mean) / scale), y_val, classes)
+    sure = sure_threshold(model.predict_proba((x_val - mean) / scale), y_val, classes)
     n = len(y_test)
     print(f"chosen C={best}; test: {right}/{n} ({right / n:.1%}) classes right, ", end="")
-    print(f"{right_category}/{n} ({right_category / n:.1%}) categories right; strong={strong}")
+    print(f"{right_category}/{n} ({right_category / n:.1%}) categories right; sure={sure}")
     write_npz(
         HEAD_FILE,
         {
@@ -118,7 +127,7 @@ def main() -> None:
             "intercept": model.intercept_.astype(np.float32),
             "mean": mean.astype(np.float32),
             "scale": scale.astype(np.float32),
-            "strong": np.array(strong, dtype=np.float32),
+            "sure": np.array(sure, dtype=np.float32),
             "c": np.array(best, dtype=np.float32),
         },
     )

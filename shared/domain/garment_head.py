@@ -5,8 +5,9 @@ into swimwear and accessories; the head tells tops, outerwear, bottoms and dress
 (and hats and shoes) where the folded ImageNet evidence says "a garment".
 
 The file, shared/domain/data/garment_head.npz, holds the head's coefficients, intercepts,
-class names, the feature standardisation, and `strong`: the head's probability above which,
-on the dataset's validation split, every photo it called a hat or shoes was one.
+class names, the feature standardisation, and `sure`: the probability the head must give a
+catalog category to be used (on the dataset's validation split, 95 % of the photos it was
+that sure of were filed right).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class GarmentHead:
     intercept: np.ndarray  # classes
     mean: np.ndarray  # 1280
     scale: np.ndarray  # 1280
-    strong: float
+    sure: float
 
     def class_probs(self, features: np.ndarray) -> np.ndarray:
         """The head's softmax over its classes for each row of pooled features (N x classes)."""
@@ -79,5 +80,5 @@ def garment_head() -> GarmentHead:
             intercept=data["intercept"].astype(np.float64),
             mean=data["mean"].astype(np.float64),
             scale=data["scale"].astype(np.float64),
-            strong=float(data["strong"]),
+            sure=float(data["sure"]),
         )
