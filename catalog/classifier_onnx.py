@@ -7,9 +7,11 @@ removes torch, whose Linux build on PyPI brings gigabytes of CUDA libraries a CP
 (the PyTorch CPU index is not reachable from every build). shared.domain.classifier runs this file
 in onnxruntime wherever torch is missing.
 
-The export (softmax included) is checked against torch on the test fixtures, whole and in
-quarters: every softmax within MAX_DIFF of torch's and the same top class. Only a file that
-passes gets its checksum recorded, and only a recorded file is ever loaded.
+The export has two outputs: the softmax, and the pooled features the last layer reads (the
+garment head's input, shared.domain.garment_head). The export is checked against
+torch on the test fixtures, whole and in quarters: every softmax within MAX_DIFF of torch's
+and the same top class. Only a file that passes gets its checksum recorded, and only a
+recorded file is ever loaded.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.domain.classifier import efficientnet, model_input, onnx_probs, torch_probs
+from shared.domain.classifier import efficientnet, model_input, onnx_probs, softmax_and_features, torch_probs
 from shared.infra.imageio import collect_photos, read_image
 from shared.infra.model_registry import (
     EFFICIENTNET,
@@ -40,7 +42,16 @@ def export(target: Path) -> None:
     import torch
 
     size = EFFICIENTNET.input_size
-    model = torch.nn.Sequential(efficientnet().cpu(), torch.nn.Softmax(dim=1)).eval()
+
+    class WithFeatures(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, images):
+            return softmax_and_features(self.net, images)
+
+    model = WithFeatures(efficientnet().cpu()).eval()
     partial = target.with_suffix(".part")
     target.parent.mkdir(parents=True, exist_ok=True)
     # The TorchScript exporter: the model is a plain CNN, and it needs no onnxscript. Its
@@ -52,8 +63,8 @@ def export(target: Path) -> None:
             (torch.zeros(1, 3, size, size),),
             str(partial),
             input_names=["image"],
-            output_names=["probs"],
-            dynamic_axes={"image": {0: "n"}, "probs": {0: "n"}},
+            output_names=["probs", "features"],
+            dynamic_axes={"image": {0: "n"}, "probs": {0: "n"}, "features": {0: "n"}},
             opset_version=17,
             dynamo=False,
         )

@@ -26,10 +26,11 @@ def exported(tmp_path_factory):
 
 def test_onnx_classifier_matches_torch(exported, monkeypatch):
     photos = [read_image(p) for p in (BOTTLE, FOOTBALLER, SCENE)]
-    with_torch = classifier.imagenet_probs(*photos)
+    with_torch, torch_features = classifier.imagenet_outputs(*photos)
     monkeypatch.setattr(classifier, "torch_installed", lambda: False)
-    without = classifier.imagenet_probs(*photos)
+    without, features = classifier.imagenet_outputs(*photos)
     assert abs(with_torch - without).max() < classifier_onnx.MAX_DIFF
+    assert features is not None and abs(torch_features - features).max() < 1e-3  # the garment head's input
     for a, b in zip(with_torch, without):
         assert classifier.classify(a, 0.2).category == classifier.classify(b, 0.2).category
 

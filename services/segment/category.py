@@ -7,6 +7,12 @@ where weight is the setting's text_weight plus the classifier's belief in a cont
 only where that sum can change the answer: the image's lead over the next category is
 below weight, or the image names no category at all.
 
+Where the classifier's fold puts a product among the clothes (or in swimwear or
+accessories/other, where ImageNet's few garment classes leak skirts, trousers and gowns),
+the garment head (shared.domain.garment_head, trained on photos of single garments) splits
+that garment evidence among tops, outerwear, bottoms and dresses (and hats and shoes) by
+its own probabilities; see image_evidence.
+
 The chosen category's share of the evidence is then calibrated into the probability that
 it is right (settings: category_slope, category_offset), and the other categories share
 what is left in proportion to their evidence.
@@ -24,6 +30,7 @@ from services.segment.ocr import read_lines
 from services.segment.pack_words import text_categories
 from services.segment.settings import segment_settings
 from shared.domain.classifier import classify
+from shared.domain.garment_head import garment_head
 from shared.domain.records import CategoryScore, Classification
 from shared.domain.taxonomy import BACKGROUND, category_scores, imagenet_categories
 
@@ -52,16 +59,54 @@ def text_weight(probs: np.ndarray) -> float:
     return segment_settings().text_weight + float(probs[_pack_indices()].sum())
 
 
-def text_can_change(probs: np.ndarray, weight: float) -> bool:
+# What the fold calls a product for the garment head to look at it, and the categories the
+# evidence of these is shared among by the head's probabilities.
+GARMENT_EVIDENCE = (
+    "clothing/tops", "clothing/outerwear", "clothing/bottoms", "clothing/dresses",
+    "clothing/swimwear-underwear", "accessories/other",
+)  # fmt: skip
+SHOE_KINDS = ("shoes/sneakers", "shoes/boots", "shoes/sandals", "shoes/formal")
+
+
+def image_evidence(probs: np.ndarray, features: np.ndarray | None) -> list[tuple[str, float]]:
+    """The image's share of belief per category, highest first: the classifier's fold, or,
+    where the fold's best is one of GARMENT_EVIDENCE and the garment head gives its best
+    category at least its `sure` probability, the fold with the GARMENT_EVIDENCE
+    categories' summed share handed out by the head's probabilities: to its clothing kinds,
+    to hats, and to the fold's likeliest shoe kind (the head does not tell shoes apart).
+    The shares still sum to 1. A head that is unsure (a print pouch it half takes for a
+    shoe) leaves the fold as it is."""
+    scores = category_scores(probs)
+    if features is None:
+        return scores
+    chosen = classify(probs, segment_settings().item_min_score, scores).category
+    if chosen not in GARMENT_EVIDENCE:
+        return scores
+    head = garment_head()
+    said = head.category_probs(features)
+    if max(said.values()) < head.sure:
+        return scores
+    evidence = dict(scores)
+    mass = sum(evidence.pop(c, 0.0) for c in GARMENT_EVIDENCE)
+    shoe = max(SHOE_KINDS, key=lambda c: evidence.get(c, 0.0))
+    for category, p in said.items():
+        target = shoe if category == "shoes" else category
+        evidence[target] = evidence.get(target, 0.0) + mass * p
+    return sorted(((c, s) for c, s in evidence.items() if s > 0), key=lambda cs: -cs[1])
+
+
+def text_can_change(probs: np.ndarray, weight: float, scores: list[tuple[str, float]] | None = None) -> bool:
     """Whether some category could overtake the image's best with the text's full weight."""
-    items = sorted((s for c, s in category_scores(probs) if c != BACKGROUND), reverse=True) + [0.0, 0.0]
+    scores = category_scores(probs) if scores is None else scores
+    items = sorted((s for c, s in scores if c != BACKGROUND), reverse=True) + [0.0, 0.0]
     return items[0] < segment_settings().item_min_score or items[0] - items[1] < weight
 
 
-def name_product(probs: np.ndarray, item_rgb: np.ndarray) -> Naming:
-    """The category of one product from its ImageNet softmax and, where it can change the
-    answer, the text on the item's crop; its score calibrated."""
-    naming = _evidence(probs, item_rgb)
+def name_product(probs: np.ndarray, item_rgb: np.ndarray, features: np.ndarray | None = None) -> Naming:
+    """The category of one product from its ImageNet softmax (and the garment head on the
+    pooled features of the same pass, where given) and, where it can change the answer,
+    the text on the item's crop; its score calibrated."""
+    naming = _evidence(probs, item_rgb, features)
     naming.classification = calibrated(naming.classification)
     return naming
 
@@ -86,13 +131,14 @@ def platt(share: np.ndarray | float, slope: float, offset: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(slope * np.log(share / (1 - share)) + offset)))
 
 
-def _evidence(probs: np.ndarray, item_rgb: np.ndarray) -> Naming:
-    """The category as the evidence's largest share: the classifier's alone, or with the
+def _evidence(probs: np.ndarray, item_rgb: np.ndarray, features: np.ndarray | None = None) -> Naming:
+    """The category as the evidence's largest share: the image's alone, or with the
     text's where it can change the answer."""
     min_score = segment_settings().item_min_score
-    image = classify(probs, min_score)
+    scores = image_evidence(probs, features)
+    image = classify(probs, min_score, scores)
     weight = text_weight(probs)
-    if not text_can_change(probs, weight):
+    if not text_can_change(probs, weight, scores):
         return Naming(image)
     try:
         lines = read_lines(item_rgb)
@@ -103,7 +149,7 @@ def _evidence(probs: np.ndarray, item_rgb: np.ndarray) -> Naming:
     said = dict(text_categories([(line.text, line.height / lines[0].height) for line in lines]))
     if not said:
         return Naming(image, text)
-    evidence = dict(category_scores(probs))
+    evidence = dict(scores)
     for category, share in said.items():
         evidence[category] = evidence.get(category, 0.0) + weight * share
     total = 1.0 + weight  # image shares and text shares each sum to 1

@@ -12,7 +12,7 @@ import numpy as np
 from services.segment.category import name_product
 from services.segment.matte import Instance, matte, split_instances
 from services.segment.plain_background import completed_on_plain_background
-from shared.domain.classifier import imagenet_probs
+from shared.domain.classifier import imagenet_outputs
 from shared.domain.records import ItemState
 from shared.engine.stage import MATTE, StepContext
 from shared.infra.imageio import array_bytes, cutout, on_white, png_bytes
@@ -32,7 +32,8 @@ def run(ctx: StepContext) -> None:
         instances = [Instance(box=(0, 0, w, h), alpha=np.ones((h, w), np.float32), area=h * w)]
     with ctx.timed("classify"):
         cutouts = [cutout(rgb, inst.alpha, inst.box) for inst in instances]
-        probs = imagenet_probs(*(on_white(rgba) for rgba in cutouts))  # one batched call
+        # One batched call: the softmax, and the pooled features the garment head reads.
+        probs, features = imagenet_outputs(*(on_white(rgba) for rgba in cutouts))
         items = []
         for i, (inst, rgba, p) in enumerate(zip(instances, cutouts, probs)):
             name = ctx.files.put_work(f"item-{i}-cutout.png", png_bytes(rgba))  # fast PNG: an intermediate
@@ -41,7 +42,8 @@ def run(ctx: StepContext) -> None:
             # the matte may hold only part of it (a flat pack that fills the frame, bottles
             # seen close up cut at their labels). Each other product reads within its box.
             printed_on = rgb if i == 0 else rgb[y0:y1, x0:x1]
-            naming = name_product(p, printed_on)  # reads the text where it can change the answer
+            # The text is read where it can change the answer.
+            naming = name_product(p, printed_on, None if features is None else features[i])
             c = naming.classification
             items.append(
                 ItemState(

@@ -78,32 +78,58 @@ def model_input(*crops: np.ndarray) -> np.ndarray:
 def imagenet_probs(*crops: np.ndarray) -> np.ndarray:
     """The ImageNet softmax of each crop (N x 1000), in one batched call: a person photo's
     garment crops or a packshot's items cost one forward pass instead of one each."""
+    return imagenet_outputs(*crops)[0]
+
+
+def imagenet_outputs(*crops: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The ImageNet softmax of each crop (N x 1000) and the pooled features its last layer
+    reads them from (N x 1280), from the same forward pass. The features are None from an
+    ONNX export made before they were one of its outputs."""
     batch = model_input(*crops)
     if not torch_installed():
-        return onnx_probs(batch)
-    return torch_probs(batch)
+        return onnx_outputs(batch)
+    return torch_outputs(batch)
 
 
 def onnx_probs(batch: np.ndarray) -> np.ndarray:
-    return efficientnet_onnx().run(None, {"image": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})[0]
+    return onnx_outputs(batch)[0]
+
+
+def onnx_outputs(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    outputs = efficientnet_onnx().run(None, {"image": np.ascontiguousarray(batch.transpose(0, 3, 1, 2))})
+    return outputs[0], (outputs[1] if len(outputs) > 1 else None)
 
 
 def torch_probs(batch: np.ndarray) -> np.ndarray:
+    return torch_outputs(batch)[0]
+
+
+def torch_outputs(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
     model = efficientnet()
     device = next(model.parameters()).device
     with torch.inference_mode():
-        logits = model(torch.from_numpy(batch).permute(0, 3, 1, 2).to(device))
-    return torch.softmax(logits, dim=1).cpu().numpy()
+        probs, features = softmax_and_features(model, torch.from_numpy(batch).permute(0, 3, 1, 2).to(device))
+    return probs.cpu().numpy(), features.cpu().numpy()
 
 
-def classify(probs: np.ndarray, item_min_score: float) -> Classification:
-    """Fold one crop's ImageNet softmax into catalog categories (summed per category).
+def softmax_and_features(model, images):
+    """EfficientNet's forward pass (extract_features, average pooling, the linear layer;
+    dropout is off in eval mode), keeping the pooled features the logits are made from."""
+    import torch
+
+    features = model._avg_pooling(model.extract_features(images)).flatten(1)
+    return torch.softmax(model._fc(features), dim=1), features
+
+
+def classify(probs: np.ndarray, item_min_score: float, scores: list[tuple[str, float]] | None = None) -> Classification:
+    """Fold one crop's ImageNet softmax into catalog categories (summed per category), or
+    take the categories' scores given (the fold, revised by the garment head).
     background-other sums ~840 ImageNet classes, so it would win by sheer count on many
     product shots: the result is background-other only when no catalog category holds
     item_min_score."""
-    scores = category_scores(probs)
+    scores = category_scores(probs) if scores is None else scores
     items = [(c, s) for c, s in scores if c != BACKGROUND]
     chosen = items[0] if items and items[0][1] >= item_min_score else (BACKGROUND, dict(scores).get(BACKGROUND, 0.0))
     ranked = [chosen] + [cs for cs in scores if cs[0] != chosen[0]]
