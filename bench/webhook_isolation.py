@@ -20,7 +20,6 @@ Writes bench/results/webhook_isolation.json (webhook_isolation-shared.json with
 from __future__ import annotations
 
 import argparse
-import io
 import shutil
 import statistics
 import sys
@@ -29,8 +28,6 @@ import time
 from pathlib import Path
 
 import httpx
-from PIL import Image
-from skimage import data as samples
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,28 +39,12 @@ from cluster import (  # noqa: E402
     running_redis,
     running_webhook_receiver,
     running_workers,
+    six_photos,
     submit,
     timed_job,
 )
 
 from shared.engine.chain import QUEUES, STAGES  # noqa: E402
-
-FIXTURES = ROOT / "tests" / "fixtures"
-
-
-def small(image: Image.Image, side: int = 320) -> bytes:
-    image = image.convert("RGB")
-    image.thumbnail((side, side))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()
-
-
-def six_photos() -> list[tuple[str, bytes]]:
-    """The committed photos (a person, a packshot, a scene) and three of scikit-image's."""
-    mine = [(p.name, small(Image.open(p))) for p in sorted(FIXTURES.glob("*.jpg"))]
-    theirs = [(f"{n}.jpg", small(Image.fromarray(getattr(samples, n)()))) for n in ("coffee", "chelsea", "astronaut")]
-    return (mine + theirs)[:6]
 
 
 def finished(url: str, job_id: str) -> bool:

@@ -363,3 +363,27 @@ def running_webhook_receiver():
         receiver.released.set()
         server.shutdown()
         server.server_close()
+
+
+def small_jpeg(image, side: int = 320) -> bytes:
+    """A PIL image as a JPEG at most side px on its long side: quick to run through a cluster."""
+    import io
+
+    image = image.convert("RGB")
+    image.thumbnail((side, side))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def six_photos() -> list[tuple[str, bytes]]:
+    """The committed photos (a person, a packshot, a scene) and three of scikit-image's, small."""
+    from PIL import Image
+    from skimage import data as samples
+
+    fixtures = Path(__file__).parent / "fixtures"
+    mine = [(p.name, small_jpeg(Image.open(p))) for p in sorted(fixtures.glob("*.jpg"))]
+    theirs = [
+        (f"{n}.jpg", small_jpeg(Image.fromarray(getattr(samples, n)()))) for n in ("coffee", "chelsea", "astronaut")
+    ]
+    return (mine + theirs)[:6]

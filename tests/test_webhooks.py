@@ -5,29 +5,13 @@ that hold their calls delay no other job."""
 
 from __future__ import annotations
 
-import io
 import time
 
 import httpx
 import pytest
-from cluster import free_port, submit, timed_job
-from conftest import FIXTURES
-from PIL import Image
-from skimage import data as samples
+from cluster import free_port, six_photos, submit, timed_job
 
-
-def small(image: Image.Image, side: int = 320) -> bytes:
-    image = image.convert("RGB")
-    image.thumbnail((side, side))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()
-
-
-# Six photos: the committed ones (a person, a packshot, a scene) and three of scikit-image's.
-PHOTOS = [(p.name, small(Image.open(p))) for p in sorted(FIXTURES.glob("*.jpg"))] + [
-    (f"{name}.jpg", small(Image.fromarray(getattr(samples, name)()))) for name in ("coffee", "chelsea", "astronaut")
-]
+PHOTOS = six_photos()
 ONE = [PHOTOS[-3]]  # the coffee cup: a product, three stages
 
 
