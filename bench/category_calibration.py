@@ -78,12 +78,12 @@ def fit(shares: np.ndarray, right: np.ndarray) -> tuple[float, float]:
 
 def left_out(shares: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Each photo's calibrated score (the product's own mapping) from a fit on all the others."""
-    from services.segment.category import platt
+    from shared.domain.confidence import ProductConfidence
 
     scores = np.empty(len(shares))
     for i in range(len(shares)):
         others = np.arange(len(shares)) != i
-        scores[i] = platt(shares[i], *fit(shares[others], right[others]))
+        scores[i] = ProductConfidence(*fit(shares[others], right[others]), flag_below=0).probability(shares[i])
     return scores
 
 

@@ -49,9 +49,7 @@ def run(ctx: StepContext) -> None:
                 tone = feet_tones if item.garment == "shoes" else body_tones
                 if tone is not None:
                     on_body = without_tone(rgb, on_body, tone)
-                item.color, item.color_from_wider_area = _colour(
-                    rgb, on_body, in_region & person_pixels, options.palette_size
-                )
+                item.color = _colour(rgb, on_body, in_region & person_pixels, options.palette_size)
     else:
         cutouts = [ctx.work_image(item.work_cutout or "") for item in state.items]
         with ctx.timed("color"):
@@ -59,21 +57,19 @@ def run(ctx: StepContext) -> None:
                 alpha = np.zeros((h, w), np.float32)  # the instance's alpha in the whole photo
                 x0, y0, x1, y1 = item.box
                 alpha[y0:y1, x0:x1] = rgba[..., 3] / np.float32(255)
-                item.color, item.color_from_wider_area = _colour(
-                    rgb, alpha > ITEM_ALPHA, alpha > s.fallback_alpha, options.palette_size
-                )
+                item.color = _colour(rgb, alpha > ITEM_ALPHA, alpha > s.fallback_alpha, options.palette_size)
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _colour(rgb: np.ndarray, mask: np.ndarray, fallback: np.ndarray, k: int) -> tuple[ColorResult, bool]:
-    """Colour of the masked pixels, and whether a mask too small to trust fell back to a
+def _colour(rgb: np.ndarray, mask: np.ndarray, fallback: np.ndarray, k: int) -> ColorResult:
+    """Colour of the masked pixels, noting where a mask too small to trust fell back to a
     wider one (the item's region, then the whole photo)."""
     for candidate, wider in ((mask, False), (fallback, True)):
         if candidate.sum() >= color_settings().min_colour_pixels:
-            return dominant_color(rgb, candidate, k=k), wider
-    return dominant_color(rgb, None, k=k), True
+            return dominant_color(rgb, candidate, k=k).model_copy(update={"from_wider_area": wider})
+    return dominant_color(rgb, None, k=k).model_copy(update={"from_wider_area": True})
 
 
 def _neighbours(people: list[Person], w: int, h: int, visible: float) -> dict[int, np.ndarray]:

@@ -14,7 +14,7 @@ that garment evidence among tops, outerwear, bottoms and dresses (and hats and s
 its own probabilities; see image_evidence.
 
 The chosen category's share of the evidence is then calibrated into the probability that
-it is right (settings: category_slope, category_offset), and the other categories share
+it is right (shared.domain.confidence), and the other categories share
 what is left in proportion to their evidence.
 """
 
@@ -30,6 +30,7 @@ from services.segment.ocr import read_lines
 from services.segment.pack_words import text_categories
 from services.segment.settings import segment_settings
 from shared.domain.classifier import classify
+from shared.domain.confidence import ProductConfidence, confidence
 from shared.domain.garment_head import garment_head
 from shared.domain.records import CategoryScore, Classification
 from shared.domain.taxonomy import BACKGROUND, category_scores, imagenet_categories
@@ -115,20 +116,16 @@ def calibrated(c: Classification) -> Classification:
     """The chosen category's share s of the evidence as the probability p that it is right,
     sigmoid(slope * logit(s) + offset); each other category of the top 3 gets its share of
     the rest of the evidence times 1 - p, so the scores still sum to at most 1."""
-    s = segment_settings()
+    s, fitted = segment_settings(), confidence().product
+    if s.category_slope is not None and s.category_offset is not None:
+        fitted = ProductConfidence(s.category_slope, s.category_offset, fitted.flag_below)
     share = min(max(c.score, 1e-4), 1 - 1e-4)
-    p = float(platt(share, s.category_slope, s.category_offset))
+    p = float(fitted.probability(share))
     rest = (1 - p) / (1 - share)
     top3 = [CategoryScore(category=c.category, score=round(float(p), 4))] + [
         CategoryScore(category=other.category, score=round(float(other.score * rest), 4)) for other in c.top3[1:]
     ]
     return c.model_copy(update={"score": top3[0].score, "top3": top3})
-
-
-def platt(share: np.ndarray | float, slope: float, offset: float) -> np.ndarray:
-    """sigmoid(slope * logit(share) + offset), for one share or an array of them."""
-    share = np.clip(share, 1e-4, 1 - 1e-4)
-    return 1.0 / (1.0 + np.exp(-(slope * np.log(share / (1 - share)) + offset)))
 
 
 def _evidence(probs: np.ndarray, item_rgb: np.ndarray, features: np.ndarray | None = None) -> Naming:

@@ -25,12 +25,10 @@ class SegmentSettings(BaseSettings):
     ocr_max_side: int = Field(960, ge=64)
     # A product's category_score is the probability that its category is right: the share
     # s of the evidence the category holds, Platt-scaled to sigmoid(slope * logit(s) +
-    # offset). Fitted on the 53 labelled products of the public and dev photos, where raw
-    # shares ran far below how often they were right (0.4-0.6 was right every time);
-    # bench/category_calibration.py refits them and reports the reliability left out one
-    # photo at a time. Slope 1 and offset 0 give the raw share.
-    category_slope: float = Field(1.232, gt=0)
-    category_offset: float = 2.386
+    # offset), with the slope and offset fitted on labelled photos
+    # (shared.domain.confidence). Set both to use others; slope 1 and offset 0 give the raw share.
+    category_slope: float | None = Field(None, gt=0)
+    category_offset: float | None = None
     # The matte model: fp32 (the reference, onnxruntime), int8 (OpenVINO, made and checked
     # by `make setup`; about twice as fast on a CPU), or auto (int8 on a CPU when it is
     # there, fp32 on CUDA). CATALOG_MATTE_BACKEND.

@@ -60,6 +60,12 @@ class ColorResult(BaseModel):
     # Other family words a just noticeable difference away: the colour is on their border
     # (navy and blue), and a shopper may call it by either.
     near_names: list[str] = Field(default_factory=list)
+    # Too few of the item's own pixels were seen (a garment the matte misses, a product all
+    # soft edge): the colour is measured on a wider area, which holds what is around it.
+    from_wider_area: bool = False
+    # The probability that a person names this colour by `name`, fitted on labelled photos
+    # (shared.domain.confidence); below its threshold the colour is flagged for review.
+    score: float | None = None
 
 
 class ItemFiles(BaseModel):
@@ -164,9 +170,6 @@ class ItemState(BaseModel):
     top3: list[CategoryScore] = Field(default_factory=list)
     text: list[str] = Field(default_factory=list)
     color: ColorResult | None = None
-    # Too few of the item's own pixels were seen (a garment the matte misses, a product all
-    # soft edge): its colour is measured on a wider area, which holds what is around it.
-    color_from_wider_area: bool = False
     work_cutout: str | None = None  # product: intermediate RGBA cutout, relative to the photo's work area
     name: str | None = None  # file base name in the catalog ("top", "item-2")
     files: ItemFiles | None = None  # catalog files, relative to the catalog root
