@@ -262,62 +262,105 @@ def fetch(
 
 @app.command("eval")
 def evaluate_cmd(
-    labels: Path = typer.Argument(..., exists=True, dir_okay=False, help="Labels JSON (one entry per photo)."),
-    images: Path = typer.Option(
-        ..., "--images", exists=True, file_okay=False, help="Folder holding the labelled photos."
+    labels: list[Path] = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Labels JSON (one entry per photo); one per labelled set."
+    ),
+    images: list[Path] = typer.Option(
+        ..., "--images", exists=True, file_okay=False, help="Folder holding a set's photos, in the order of LABELS."
     ),
     report: Path | None = typer.Option(None, "--report", help="Write the full report as JSON here."),
-    out: Path | None = typer.Option(None, "--out", help="Keep the catalog and the worst-cases sheet here."),
+    out: Path | None = typer.Option(None, "--out", help="Keep the catalogs and the worst-cases sheets here."),
 ) -> None:
-    """Score the pipeline against hand labels: kind, people, garments, taxonomy, colour."""
+    """Score the pipeline against hand labels: kind, people, garments, taxonomy, colour.
+    Several labelled sets are scored side by side, and each fitted confidence is measured
+    on each set fitted on the others."""
     import json
 
-    from rich.table import Table
-
+    from catalog.crossfit import cross_fit
     from catalog.evaluation import evaluate
 
-    count = len(json.loads(labels.read_text()))
-    with Progress(console=console) as progress:
-        task = progress.add_task("Evaluating", total=count)
-        result = evaluate(labels, images, out, on_photo=lambda _: progress.advance(task))
-
-    table = Table(title=f"Catalog accuracy on {result['photos']} labelled photos")
-    table.add_column("measure")
-    table.add_column("overall", justify="right")
-    groups = list(result["per_category"])
-    for group in groups:
-        table.add_column(group, justify="right")
-    fmt = lambda v: "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    rows = [
-        "photos",
-        "kind_accuracy",
-        "people_count_accuracy",
-        "taxonomy_top1",
-        "taxonomy_top3",
-        "products_flagged",
-        "taxonomy_top1_unflagged",
-        "colour_name_agreement",
-        "colour_name_agreement_word_only",
-        "colour_de2000_median",
-        "colour_de2000_p90",
-        "colours_flagged",
-        "colour_name_agreement_unflagged",
-        "colour_name_agreement_unflagged_word_only",
-    ]
-    for key in rows:
-        table.add_row(key, fmt(result[key]), *(fmt(result["per_category"][g][key]) for g in groups))
-    for garment, pr in result["garments"].items():
-        table.add_row(
-            f"{garment} precision / recall", f"{fmt(pr['precision'])} / {fmt(pr['recall'])}", *("" for _ in groups)
+    if len(labels) != len(images):
+        raise typer.BadParameter(
+            f"{len(labels)} labels files but {len(images)} --images folders: give one of each per set"
         )
-    console.print(table)
-    console.print(f"{len(result['failures'])} photos with problems; worst cases: {result['contact_sheet']}")
-    for photo in result["failures"]:
-        console.print(f"  {photo['file']}: " + "; ".join(photo["problems"]), highlight=False)
+    names = _set_names(images)
+    results = {}
+    for name, labels_file, folder in zip(names, labels, images):
+        count = len(json.loads(labels_file.read_text()))
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"Evaluating {name}", total=count)
+            set_out = out / name if out and len(names) > 1 else out
+            results[name] = evaluate(labels_file, folder, set_out, on_photo=lambda _, t=task: progress.advance(t))
+    crossed = cross_fit({name: {"products": r["products"], "colours": r["colours"]} for name, r in results.items()})
+
+    console.print(_accuracy_table(results))
+    console.print(_cross_fit_table(crossed))
+    for name, result in results.items():
+        console.print(f"{name}: {len(result['failures'])} photos with problems; worst cases: {result['contact_sheet']}")
+        for photo in result["failures"]:
+            console.print(f"  {photo['file']}: " + "; ".join(photo["problems"]), highlight=False)
     if report:
+        whole = (
+            {**results[names[0]], "cross_fit": crossed} if len(names) == 1 else {"sets": results, "cross_fit": crossed}
+        )
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result, indent=2))
+        report.write_text(json.dumps(whole, indent=2))
         console.print(f"report: {report}")
+
+
+def _set_names(folders: list[Path]) -> list[str]:
+    """Each set by its folder's name (its path where two names are the same)."""
+    names = [folder.name for folder in folders]
+    return names if len(set(names)) == len(names) else [str(folder) for folder in folders]
+
+
+EVAL_ROWS = (
+    "photos", "kind_accuracy", "people_count_accuracy", "taxonomy_top1", "taxonomy_top3", "products_flagged",
+    "taxonomy_top1_unflagged", "colour_name_agreement", "colour_name_agreement_word_only", "colour_de2000_median",
+    "colour_de2000_p90", "colours_flagged", "colour_name_agreement_unflagged",
+    "colour_name_agreement_unflagged_word_only", "colours_of_flagged_items", "colour_name_agreement_of_unflagged_items",
+)  # fmt: skip
+
+
+def _fmt(value: object) -> str:
+    return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _accuracy_table(results: dict[str, dict]):
+    """One column per set; with one set, a column per top-level category beside it."""
+    from rich.table import Table
+
+    photos = sum(r["photos"] for r in results.values())
+    table = Table(title=f"Catalog accuracy on {photos} labelled photos")
+    table.add_column("measure")
+    columns = list(results.items())
+    if len(results) == 1:
+        (only,) = results.values()
+        columns = [("overall", only), *only["per_category"].items()]
+    for name, _ in columns:
+        table.add_column(name, justify="right")
+    for key in EVAL_ROWS:
+        table.add_row(key, *(_fmt(r[key]) for _, r in columns))
+    for garment in ("top", "bottom", "headwear", "shoes"):
+        pr = [r["garments"][garment] for _, r in columns]
+        table.add_row(f"{garment} precision / recall", *(f"{_fmt(g['precision'])} / {_fmt(g['recall'])}" for g in pr))
+    return table
+
+
+def _cross_fit_table(crossed: dict[str, dict[str, dict]]):
+    """Each fitted flag measured on photos it was not fitted on."""
+    from rich.table import Table
+
+    table = Table(title="Review flags fitted on other photos than those measured (cross-fit)")
+    for column in ("flag", "measured on", "fitted on", "items", "flagged", "right of the unflagged", "right of all"):
+        table.add_column(column)
+    for piece, sets in crossed.items():
+        for name, m in sets.items():
+            table.add_row(
+                piece, name, m["fitted_on"], str(m["items"]), _fmt(m["flagged"]), _fmt(m["right_unflagged"]),
+                _fmt(m["right_all"]),
+            )  # fmt: skip
+    return table
 
 
 if __name__ == "__main__":

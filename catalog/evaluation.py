@@ -18,7 +18,9 @@ from skimage.color import deltaE_ciede2000
 
 from catalog.runner import process_file
 from services.color.color_names import colour_family, lab_of
+from shared.domain.confidence import colour_features, confidence
 from shared.domain.records import GARMENTS, ImageRecord, Options
+from shared.domain.taxonomy import BACKGROUND
 
 # Label words that name a shade of one of the colour families the product reports.
 FAMILY_SYNONYMS = {
@@ -79,6 +81,9 @@ def _compare_colour(label_colour: dict | None, item, what: str, photo: dict, col
             "got_hex": item.color.hex,
             "de2000": de,
             "needs_review": item.needs_review,
+            "colour_flagged": any(r.startswith("colour") for r in item.review_reasons),
+            "score": item.color.score,
+            "features": colour_features(item.color, item.color.from_wider_area),
         }
     )
     if not agrees or de > 20:
@@ -88,7 +93,7 @@ def _compare_colour(label_colour: dict | None, item, what: str, photo: dict, col
         )
 
 
-def score_photo(label: dict, record: ImageRecord, counts: dict, colours: list) -> dict:
+def score_photo(label: dict, record: ImageRecord, counts: dict, colours: list, product_rows: list) -> dict:
     """Compare one record with its label; tally into counts; return the photo's entry."""
     photo = {"file": label["file"], "category": label.get("product_category"), "problems": []}
     if record.status != "ok":
@@ -125,6 +130,11 @@ def score_photo(label: dict, record: ImageRecord, counts: dict, colours: list) -
         counts["top1"].append(top1)
         counts["top3"].append(top3)
         counts["product_flagged"].append(first is None or first.needs_review)
+        if first is not None and first.category_score is not None:
+            product_rows.append(
+                {"photo": label["file"], "right": top1, "outside_catalog": first.category == BACKGROUND,
+                 "share": round(float(confidence().product.share(first.category_score)), 5)}
+            )  # fmt: skip
         if not top1:
             got = first.category if first else record.kind
             photo["problems"].append(f"category: labelled {label.get('product_category')}, got {got}")
@@ -171,11 +181,15 @@ def _summary(counts: dict, colours: list) -> dict:
         # is visible.
         "colour_name_agreement": _rate([c["agrees"] for c in colours]),
         "colour_name_agreement_word_only": _rate([c["expected"] == c["got"] for c in colours]),
-        "colours_flagged": _rate([c["needs_review"] for c in colours]),
-        "colour_name_agreement_unflagged": _rate([c["agrees"] for c in colours if not c["needs_review"]]),
+        # Colours flagged for their colour, and how often the rest are named right.
+        "colours_flagged": _rate([c["colour_flagged"] for c in colours]),
+        "colour_name_agreement_unflagged": _rate([c["agrees"] for c in colours if not c["colour_flagged"]]),
         "colour_name_agreement_unflagged_word_only": _rate(
-            [c["expected"] == c["got"] for c in colours if not c["needs_review"]]
+            [c["expected"] == c["got"] for c in colours if not c["colour_flagged"]]
         ),
+        # The same for whole items: an item flagged for its category or crop is checked too.
+        "colours_of_flagged_items": _rate([c["needs_review"] for c in colours]),
+        "colour_name_agreement_of_unflagged_items": _rate([c["agrees"] for c in colours if not c["needs_review"]]),
         "colour_de2000_median": round(float(np.median(des)), 2) if des else None,
         "colour_de2000_p90": round(float(np.percentile(des, 90)), 2) if des else None,
     }
@@ -189,23 +203,23 @@ def evaluate(
     labels = json.loads(Path(labels_path).read_text())
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="catalog-eval-"))
     options = options or Options()
-    overall, colours = _new_counts(), list[float]()
-    by_group: dict[str, tuple[dict, list]] = defaultdict(lambda: (_new_counts(), []))
+    overall, colours, products = _new_counts(), list[dict](), list[dict]()
+    by_group: dict[str, tuple[dict, list, list]] = defaultdict(lambda: (_new_counts(), [], []))
     photos, records = [], {}
     for label in labels:
         path = Path(images_dir) / label["file"]
         record = process_file(path, out_dir, Path(label["file"]).stem, options)
         records[label["file"]] = record
         group = (label.get("product_category") or "unknown").split("/")[0]
-        group_counts, group_colours = by_group[group]
-        score_photo(label, record, group_counts, group_colours)
-        photos.append(score_photo(label, record, overall, colours))
+        score_photo(label, record, *by_group[group])
+        photos.append(score_photo(label, record, overall, colours, products))
         if on_photo:
             on_photo(photos[-1])
     report = _summary(overall, colours)
-    report["per_category"] = {g: _summary(c, col) for g, (c, col) in sorted(by_group.items())}
+    report["per_category"] = {g: _summary(c, col) for g, (c, col, _) in sorted(by_group.items())}
     report["failures"] = [p for p in photos if p["problems"]]
     report["colours"] = colours
+    report["products"] = products
     report["output_dir"] = str(out_dir)
     sheet = contact_sheet(report["failures"], records, out_dir)
     report["contact_sheet"] = str(sheet) if sheet else None
