@@ -51,6 +51,13 @@ class PaletteEntry(BaseModel):
     share: float
 
 
+# The plain family words a shopper uses for a colour (services.color names them).
+COLOUR_FAMILIES = (
+    "black", "white", "grey", "red", "orange", "yellow", "green",
+    "blue", "navy", "purple", "pink", "brown", "beige",
+)  # fmt: skip
+
+
 class ColorResult(BaseModel):
     hex: str
     rgb: tuple[int, int, int]
