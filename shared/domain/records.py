@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from shared.domain.listing import ListingResult
 from shared.domain.styles import StyleGuide, StyleRef
 from shared.infra.imageio import parse_background
 
@@ -121,6 +122,7 @@ class ImageRecord(BaseModel):
     style: StyleRef | None = None  # the guide that framed the images (name and content hash)
     skipped: list[Skipped] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    listing: ListingResult | None = None  # the photo's listing checked against it, where one was sent
 
 
 class Options(BaseModel):

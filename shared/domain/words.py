@@ -18,19 +18,19 @@ def category_groups() -> tuple[str, ...]:
 
 
 @cache
-def _pack_lists() -> WordLists:
+def pack_word_lists() -> WordLists:
     return read_word_lists("shared.domain", "data/pack_words.yaml")
 
 
 @cache
-def _listing_lists() -> dict[str, WordLists]:
+def listing_word_lists() -> dict[str, WordLists]:
     return read_word_lists("shared.domain", "data/listing_words.yaml")  # type: ignore[return-value]
 
 
 @cache
 def pack_lexicon() -> Lexicon:
     """Words printed on packs -> the catalog category each names."""
-    return lexicon_of(_pack_lists(), CATEGORIES, "pack_words.yaml")
+    return lexicon_of(pack_word_lists(), CATEGORIES, "pack_words.yaml")
 
 
 @cache
@@ -38,17 +38,17 @@ def category_lexicon() -> Lexicon:
     """A listing's words for what is sold -> a category or a group: the listing words and
     the pack words (a title may name what a pack holds), no word in both."""
     known = (*CATEGORIES, *category_groups(), NO_MEANING)
-    listing = _listing_lists()["categories"]
-    shared = {w for ws in _word_sets(listing) for w in ws} & {w for ws in _word_sets(_pack_lists()) for w in ws}
+    listing = listing_word_lists()["categories"]
+    shared = {w for ws in _word_sets(listing) for w in ws} & {w for ws in _word_sets(pack_word_lists()) for w in ws}
     if shared:
         raise ValueError(f"listing_words.yaml: already in pack_words.yaml: {sorted(shared)}")
-    return lexicon_of({**_pack_lists(), **listing}, known, "listing_words.yaml categories")
+    return lexicon_of({**pack_word_lists(), **listing}, known, "listing_words.yaml categories")
 
 
 @cache
 def colour_lexicon() -> Lexicon:
     """A listing's colour words -> the colour families a shopper may mean by each."""
-    return lexicon_of(_listing_lists()["colours"], COLOUR_FAMILIES, "listing_words.yaml colours", one_meaning=False)
+    return lexicon_of(listing_word_lists()["colours"], COLOUR_FAMILIES, "listing_words.yaml colours", one_meaning=False)
 
 
 def _word_sets(lists: WordLists) -> list[set[str]]:
