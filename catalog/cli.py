@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,15 @@ ALL_GARMENTS = ",".join(GARMENTS)
 # Where the gateway is, for submit/status/fetch.
 Url = Annotated[str, typer.Option("--url", envvar="CATALOG_URL", help="The Catalog gateway.")]
 ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="CATALOG_API_KEY", help="API key (X-API-Key).")]
+Listings = Annotated[
+    Path | None,
+    typer.Option(
+        "--listings",
+        exists=True,
+        dir_okay=False,
+        help="Each photo's listing, checked against it: a CSV with a 'file' column, or JSON (file name -> listing).",
+    ),
+]
 
 
 def say(text: str) -> None:
@@ -59,6 +69,7 @@ def run(
     style: str | None = typer.Option(
         None, "--style", help=f"A style guide: a YAML or JSON file, or a built-in ({BUILTIN_STYLES})."
     ),
+    listings_file: Listings = None,
 ) -> None:
     """Run the whole pipeline in this process (no server) and write DIR/index.html."""
     from catalog.runner import run as run_pipeline
@@ -86,6 +97,7 @@ def run(
     if not files:
         console.print("[red]No photos found in the given paths.[/red]")
         raise typer.Exit(1)
+    listings = _listings(listings_file, [f.name for f in files])
     with Progress(console=console) as progress:
         task = progress.add_task("Processing", total=len(files))
 
@@ -97,14 +109,40 @@ def run(
             progress.console.print(f"{Path(record.source).name}: {mark}")
             progress.advance(task)
 
-        manifest = run_pipeline(files, out, options, on_photo=done)
+        manifest = run_pipeline(files, out, options, on_photo=done, listings=listings)
     failed = sum(r.status == "failed" for r in manifest.images)
     unsure = sum(item.needs_review for r in manifest.images for item in r.items)
     items = sum(len(r.items) for r in manifest.images)
-    console.print(
+    checked = [r.listing.verdict for r in manifest.images if r.listing]
+    verdicts = {v: checked.count(v) for v in ("agree", "disagree", "unknown")}
+    say(  # one line, unwrapped
         f"{len(manifest.images) - failed} ok, {failed} failed; {unsure} of {items} items need review"
-        f" -> {out / 'index.html'}"
+        + (
+            f"; listings: {verdicts['agree']} agree, {verdicts['disagree']} disagree, {verdicts['unknown']} unknown"
+            if listings
+            else ""
+        )
+        + f" -> {escape(str(out / 'index.html'))}"
     )
+
+
+def _listings(path: Path | None, names: list[str]) -> dict:
+    """The listings file read (ending the command with its error, naming the row and
+    field); a listing for a file that is not among the photos is an error too."""
+    from shared.domain.listing_files import ListingError, read_listings_file, unmatched
+
+    if path is None:
+        return {}
+    try:
+        listings = read_listings_file(path)
+    except (ListingError, UnicodeDecodeError) as exc:
+        say(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    if missing := unmatched(listings, names):
+        missing_names = escape(", ".join(missing))
+        say(f"[red]error:[/red] {escape(path.name)}: listings for files not among the photos: {missing_names}")
+        raise typer.Exit(1)
+    return listings
 
 
 # --- the gateway's client: submit, status, fetch ---------------------------------------------
@@ -171,6 +209,7 @@ def submit(
         None, "--style", help="A style guide by name: a built-in or one stored for the key (POST /v1/styles)."
     ),
     webhook_url: str | None = typer.Option(None, help="http(s) URL the gateway calls once when the job ends."),
+    listings_file: Listings = None,
     idempotency_key: str | None = typer.Option(None, help="A retry with the same key returns the first job."),
     url: Url = DEFAULT_URL,
     api_key: ApiKey = None,
@@ -198,6 +237,10 @@ def submit(
     }
     if style:
         options["style"] = style
+    if listings := _listings(listings_file, [f.name for f in files]):
+        options["listings"] = json.dumps(
+            {name: listing.model_dump(exclude_none=True) for name, listing in listings.items()}
+        )
     with _gateway(url, api_key) as client:
         job = client.submit(files, options, idempotency_key=idempotency_key, webhook_url=webhook_url)
         say(f"job {job.id} {job.status}, {job.progress.total} photos: {job.links.self}")

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from shared.domain.listing import Listing
 from shared.domain.records import ImageRecord, Item, Manifest, Options, Person, slugify
 from shared.domain.review import reviewed_item
 from shared.engine.catalog_files import skeleton_view
@@ -58,9 +59,11 @@ def analyse_state(
     files: Artifacts,
     source: str = "photo",
     scaled_from: tuple[int, int] | None = None,
+    listing: Listing | None = None,
 ) -> PhotoState:
-    """Every step on one decoded photo, its files written through `files`."""
-    state = PhotoState(source=source, slug=files.slug, scaled_from=scaled_from)
+    """Every step on one decoded photo, its files written through `files`; its listing,
+    where given, checked."""
+    state = PhotoState(source=source, slug=files.slug, scaled_from=scaled_from, listing=listing)
     try:
         return run_steps(StepContext(state, files, load_photo=lambda: rgb, load_options=lambda: options, _rgb=rgb))
     finally:
@@ -93,14 +96,15 @@ def local_files(out_dir: Path, slug: str) -> Artifacts:
     return Artifacts(BlobStore(Path(out_dir).resolve().as_uri()), "", slug, store, prefix)
 
 
-def process_file(path: Path, out_dir: Path, slug: str, options: Options) -> ImageRecord:
+def process_file(path: Path, out_dir: Path, slug: str, options: Options, listing: Listing | None = None) -> ImageRecord:
     """One photo from file to catalog entry: every step in order, the files written under
-    out_dir/slug/. Never raises: a bad photo fails alone."""
+    out_dir/slug/, its listing (where given) checked. Never raises: a bad photo fails alone."""
     record = ImageRecord(source=str(path), status="ok")
     try:
         rgb, scaled_from = decode_photo(read_file(path))
         record.height, record.width = rgb.shape[:2]
-        state = analyse_state(rgb, options, local_files(out_dir, slug), source=str(path), scaled_from=scaled_from)
+        files = local_files(out_dir, slug)
+        state = analyse_state(rgb, options, files, source=str(path), scaled_from=scaled_from, listing=listing)
         return photo_record(state)
     except ImageError as exc:
         return record.model_copy(update={"status": "failed", "error": str(exc), "items": []})
@@ -114,14 +118,17 @@ def run(
     out_dir: Path,
     options: Options | None = None,
     on_photo: Callable[[ImageRecord], None] | None = None,
+    listings: Mapping[str, Listing] | None = None,
 ) -> Manifest:
-    """Process photos in-process and write the catalog (files, manifest.json, index.html)."""
+    """Process photos in-process and write the catalog (files, manifest.json, index.html).
+    `listings` holds a photo's listing by its file name."""
     options = options or Options()
     out_dir.mkdir(parents=True, exist_ok=True)
     taken: set[str] = set()
     records = []
     for path in collect_photos(paths):
-        record = process_file(path, out_dir, slugify(path.name, taken), options)
+        listing = (listings or {}).get(path.name)
+        record = process_file(path, out_dir, slugify(path.name, taken), options, listing)
         records.append(record)
         if on_photo:
             on_photo(record)

@@ -13,12 +13,11 @@ import numpy as np
 from matplotlib.colors import CSS4_COLORS
 from skimage.color import deltaE_ciede2000, rgb2lab
 
+from shared.domain.records import COLOUR_FAMILIES
+
 RGB = Sequence[int]  # (r, g, b), each 0..255
 
-FAMILIES = (
-    "black", "white", "grey", "red", "orange", "yellow", "green",
-    "blue", "navy", "purple", "pink", "brown", "beige",
-)  # fmt: skip
+FAMILIES = COLOUR_FAMILIES
 
 
 def lab_of(rgb: RGB | np.ndarray) -> np.ndarray:

@@ -31,7 +31,15 @@ from services.gateway.auth import caller
 from services.gateway.headers import public_base, public_url_for
 from services.gateway.storage_errors import storage_calls
 from services.gateway.styles_api import job_style
-from services.gateway.uploads import JobForm, UploadRoute, check_webhook_url, fingerprint, read_uploads, refusal
+from services.gateway.uploads import (
+    JobForm,
+    UploadRoute,
+    check_webhook_url,
+    fingerprint,
+    job_listings,
+    read_uploads,
+    refusal,
+)
 from shared.domain.records import Manifest
 from shared.engine.dispatch import submit_images
 from shared.engine.jobs.create import IdempotencyConflict, IdempotencyPending
@@ -121,6 +129,7 @@ def create_job(
     options = form.options().model_copy(update={"style": job_style(owner, form.style)})
     webhook_url = check_webhook_url(form.webhook_url)
     uploads = read_uploads(files)
+    listings = job_listings(form.listings, uploads)
     if all(u.error for u in uploads):
         code, body = refusal(uploads)
         return JSONResponse(body.model_dump(), status_code=code)
@@ -134,7 +143,8 @@ def create_job(
                 options,
                 idempotency_key=idempotency_key,
                 webhook_url=webhook_url,
-                fingerprint=fingerprint(options, webhook_url, files) if idempotency_key else None,
+                fingerprint=fingerprint(options, webhook_url, files, listings) if idempotency_key else None,
+                listings=listings,
             )
     except IdempotencyConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None

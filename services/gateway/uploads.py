@@ -29,6 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.api_models import Refusal, RefusedFile
 from services.gateway.auth import owner_of_headers
+from shared.domain.listing import Listing
+from shared.domain.listing_files import MAX_LISTINGS_BYTES, ListingError, listings_from_json, unmatched
 from shared.domain.records import Options
 from shared.engine.jobs.create import StreamedUpload, request_fingerprint
 from shared.engine.jobs.records import Upload
@@ -55,10 +57,20 @@ class JobForm(BaseModel):
         None, max_length=64, description="A style guide's name (GET /v1/styles), or 'none'; left out: the key's default"
     )
     webhook_url: str | None = Field(None, description="Called once when the job ends")
+    listings: str | None = Field(
+        None,
+        max_length=MAX_LISTINGS_BYTES,
+        description="Each photo's listing, checked against it: a JSON object from file name to "
+        "{title, description, category, colour, brand} (docs/api.md)",
+    )
 
     def options(self) -> Options:
         """Options from the fields sent (the rest keep their defaults); 422 names the field."""
-        given = {k: v for k, v in self.model_dump(exclude={"webhook_url", "style"}).items() if v not in (None, "")}
+        given = {
+            k: v
+            for k, v in self.model_dump(exclude={"webhook_url", "style", "listings"}).items()
+            if v not in (None, "")
+        }
         if "garments" in given:
             given["garments"] = [g.strip() for g in given["garments"].split(",") if g.strip()]
         try:
@@ -66,6 +78,22 @@ class JobForm(BaseModel):
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid options: {problems}") from None
+
+
+def job_listings(text: str | None, uploads: list[Upload]) -> dict[str, Listing]:
+    """The listings sent, each for a file sent; else a 422 naming the file and field."""
+    if not text:
+        return {}
+    try:
+        listings = listings_from_json(text)
+    except ListingError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid listings: {exc}") from None
+    if missing := unmatched(listings, [u.name for u in uploads]):
+        shown = ", ".join(shown_name(name) for name in missing[:5])
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid listings: for files that were not sent: {shown}"
+        )
+    return listings
 
 
 def check_webhook_url(url: str | None) -> str | None:
@@ -117,7 +145,9 @@ def read_uploads(files: list[UploadFile]) -> list[Upload]:
     return uploads
 
 
-def fingerprint(options: Options, webhook_url: str | None, files: list[UploadFile]) -> str:
+def fingerprint(
+    options: Options, webhook_url: str | None, files: list[UploadFile], listings: dict[str, Listing] | None = None
+) -> str:
     """The request's fingerprint (shared.engine.jobs.store.request_fingerprint) from what the
     parser counted and hashed of each file as it arrived (it hashes when the request has an
     Idempotency-Key; a file it did not hash is hashed here, from its spool)."""
@@ -128,7 +158,7 @@ def fingerprint(options: Options, webhook_url: str | None, files: list[UploadFil
         else:
             size, digest = _hash_file(upload)
         described.append((upload.filename or "", size, digest))
-    return request_fingerprint(options, webhook_url, described)
+    return request_fingerprint(options, webhook_url, described, listings)
 
 
 def received(upload: UploadFile) -> int:

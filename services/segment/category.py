@@ -103,11 +103,15 @@ def text_can_change(probs: np.ndarray, weight: float, scores: list[tuple[str, fl
     return items[0] < segment_settings().item_min_score or items[0] - items[1] < weight
 
 
-def name_product(probs: np.ndarray, item_rgb: np.ndarray, features: np.ndarray | None = None) -> Naming:
+def name_product(
+    probs: np.ndarray, item_rgb: np.ndarray, features: np.ndarray | None = None, read_text: bool = False
+) -> Naming:
     """The category of one product from its ImageNet softmax (and the garment head on the
     pooled features of the same pass, where given) and, where it can change the answer,
-    the text on the item's crop; its score calibrated."""
-    naming = _evidence(probs, item_rgb, features)
+    the text on the item's crop; its score calibrated. With read_text, the text is read
+    (and kept) even where it cannot change the answer: a listing's words are checked
+    against it."""
+    naming = _evidence(probs, item_rgb, features, read_text)
     naming.classification = calibrated(naming.classification)
     return naming
 
@@ -128,14 +132,17 @@ def calibrated(c: Classification) -> Classification:
     return c.model_copy(update={"score": top3[0].score, "top3": top3})
 
 
-def _evidence(probs: np.ndarray, item_rgb: np.ndarray, features: np.ndarray | None = None) -> Naming:
+def _evidence(
+    probs: np.ndarray, item_rgb: np.ndarray, features: np.ndarray | None = None, read_text: bool = False
+) -> Naming:
     """The category as the evidence's largest share: the image's alone, or with the
     text's where it can change the answer."""
     min_score = segment_settings().item_min_score
     scores = image_evidence(probs, features)
     image = classify(probs, min_score, scores)
     weight = text_weight(probs)
-    if not text_can_change(probs, weight, scores):
+    can_change = text_can_change(probs, weight, scores)
+    if not (can_change or read_text):
         return Naming(image)
     try:
         lines = read_lines(item_rgb)
@@ -143,6 +150,8 @@ def _evidence(probs: np.ndarray, item_rgb: np.ndarray, features: np.ndarray | No
         log.warning("OCR failed on a product; its category is the classifier's", exc_info=True)
         return Naming(image)
     text = [line.text for line in lines]
+    if not can_change:  # read for the listing only: the image's answer stands as it is
+        return Naming(image, text)
     said = dict(text_categories([(line.text, line.height / lines[0].height) for line in lines]))
     if not said:
         return Naming(image, text)

@@ -42,8 +42,10 @@ def run(ctx: StepContext) -> None:
             # the matte may hold only part of it (a flat pack that fills the frame, bottles
             # seen close up cut at their labels). Each other product reads within its box.
             printed_on = rgb if i == 0 else rgb[y0:y1, x0:x1]
-            # The text is read where it can change the answer.
-            naming = name_product(p, printed_on, None if features is None else features[i])
+            # The text is read where it can change the answer, or a listing's words are
+            # to be checked against it.
+            read_text = state.listing is not None and bool(state.listing.title or state.listing.brand)
+            naming = name_product(p, printed_on, None if features is None else features[i], read_text)
             c = naming.classification
             items.append(
                 ItemState(

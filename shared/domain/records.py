@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from shared.domain.listing import ListingResult
 from shared.domain.styles import StyleGuide, StyleRef
 from shared.infra.imageio import parse_background
 
@@ -49,6 +50,13 @@ class PaletteEntry(BaseModel):
     hex: str
     rgb: tuple[int, int, int]
     share: float
+
+
+# The plain family words a shopper uses for a colour (services.color names them).
+COLOUR_FAMILIES = (
+    "black", "white", "grey", "red", "orange", "yellow", "green",
+    "blue", "navy", "purple", "pink", "brown", "beige",
+)  # fmt: skip
 
 
 class ColorResult(BaseModel):
@@ -120,6 +128,7 @@ class ImageRecord(BaseModel):
     style: StyleRef | None = None  # the guide that framed the images (name and content hash)
     skipped: list[Skipped] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    listing: ListingResult | None = None  # the photo's listing checked against it, where one was sent
 
 
 class Options(BaseModel):

@@ -31,12 +31,13 @@ FIRST_STAGE: Stage = "detect"
 
 # What each stage runs, in order: "module:function" of a step (a function of the photo's
 # StepContext), imported on first use, so a worker imports only its own stage's code and
-# loads only its models. The color stage then writes the photo's catalog files.
+# loads only its models. The color stage then writes the photo's catalog files and checks
+# its listing, where it has one.
 STEPS: dict[Stage, tuple[str, ...]] = {
     "detect": ("services.detect.step:run",),
     "pose": ("services.pose.step:run",),
     "segment": ("services.segment.step:run",),
-    "color": ("services.color.step:run", "shared.engine.catalog_files:write"),
+    "color": ("services.color.step:run", "shared.engine.catalog_files:write", "shared.engine.listing_step:run"),
 }
 
 # One queue per service, named after its stage, and one of its own for the webhook calls:

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from shared.domain.listing import Listing, ListingResult
+from shared.domain.listing_checks import with_listing_reasons
 from shared.domain.records import ImageRecord, ItemState, Person, Skipped
 from shared.domain.review import reviewed_item
 from shared.domain.styles import StyleRef
@@ -29,6 +31,8 @@ class PhotoState(BaseModel):
     preview: str | None = None
     timings_ms: dict[str, float] = Field(default_factory=dict)
     done: list[Stage] = Field(default_factory=list)  # stages finished, in order
+    listing: Listing | None = None  # what the shop says the photo shows, where it sent a listing
+    listing_result: ListingResult | None = None  # the listing checked (shared.engine.listing_step)
 
     def next_stage(self, after: Stage | None = None) -> Stage | None:
         """The stage that follows `after` for this photo (detect first; None at the end)."""
@@ -42,7 +46,8 @@ class PhotoState(BaseModel):
 
 def photo_record(state: PhotoState, source: str | None = None) -> ImageRecord:
     """The manifest record of a photo whose steps all ran, its items flagged for review
-    where the product is unsure of them (shared.domain.review)."""
+    where the product is unsure of them (shared.domain.review) or they disagree with the
+    photo's listing."""
     return ImageRecord(
         source=state.source if source is None else source,
         status="ok",
@@ -53,8 +58,9 @@ def photo_record(state: PhotoState, source: str | None = None) -> ImageRecord:
         people=len(state.people),
         preview=state.preview,
         keypoints=[p.keypoints for p in state.people] if state.kind == "person" else None,
-        items=[reviewed_item(i) for i in state.items],
+        items=with_listing_reasons([reviewed_item(i) for i in state.items], state.listing_result),
         style=state.style,
         skipped=state.skipped,
         timings_ms=state.timings_ms,
+        listing=state.listing_result,
     )

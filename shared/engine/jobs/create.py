@@ -19,11 +19,13 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
 import redis
 
+from shared.domain.listing import Listing
 from shared.domain.records import Options, slugify
 from shared.engine.jobs import lifecycle
 from shared.engine.jobs.keeper import kept_alive
@@ -70,10 +72,18 @@ class StreamedUpload(Upload):
     stream: IO[bytes] | None = None
 
 
-def request_fingerprint(options: Options, webhook_url: str | None, files: list[tuple[str, int, str]]) -> str:
+def request_fingerprint(
+    options: Options,
+    webhook_url: str | None,
+    files: list[tuple[str, int, str]],
+    listings: Mapping[str, Listing] | None = None,
+) -> str:
     """What makes two requests the same job: the options (as parsed, so a default sent or
-    left out is the same), the webhook and each file's name, size and sha256 in order."""
+    left out is the same), the webhook, each file's name, size and sha256 in order, and the
+    listings where sent."""
     body = {"options": options.model_dump(mode="json"), "webhook_url": webhook_url or "", "files": files}
+    if listings:
+        body["listings"] = {name: listing.model_dump(mode="json") for name, listing in listings.items()}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -90,6 +100,7 @@ def create_job(
     idempotency_key: str | None = None,
     webhook_url: str | None = None,
     fingerprint: str | None = None,
+    listings: Mapping[str, Listing] | None = None,
 ) -> tuple[Job, bool]:
     """Store the originals and the records of a new job; returns (job, True). With an
     idempotency key this owner already used, returns (that job, False) and stores nothing:
@@ -99,7 +110,8 @@ def create_job(
     raises IdempotencyConflict; a job still being stored past the wait raises
     IdempotencyPending. If storing fails, the job's files are deleted and the key let go. A
     job whose every file was refused has ended already: its manifest is written at once.
-    The photos are not sent to the workers: see shared.engine.dispatch.submit_images."""
+    The photos are not sent to the workers: see shared.engine.dispatch.submit_images.
+    `listings` holds a photo's listing by its file name: it travels in the photo's state."""
     if not uploads:
         raise ValueError("a job needs at least one image")
     options = options or Options()
@@ -115,7 +127,16 @@ def create_job(
             continue  # the key expired, or named no job: take it anew
         try:
             ended = _store_new_job(
-                store, job_id, owner, uploads, options, idempotency_key, webhook_url, idem=idem, claim=claim
+                store,
+                job_id,
+                owner,
+                uploads,
+                options,
+                idempotency_key,
+                webhook_url,
+                idem=idem,
+                claim=claim,
+                listings=listings or {},
             )
         except _KeyTaken:
             _abandon(store, job_id, idem, claim)
@@ -142,6 +163,7 @@ def _store_new_job(
     *,
     idem: str | None = None,
     claim: str = "",
+    listings: Mapping[str, Listing] | None = None,
 ) -> bool:
     """The originals under the job's prefix, then its records in one transaction that
     also makes the idempotency key lasting. Before any file is stored the job is listed
@@ -162,7 +184,7 @@ def _store_new_job(
                 source=upload.name,
                 slug=slug,
                 updated=created,
-                state=PhotoState(source=upload.name, slug=slug),
+                state=PhotoState(source=upload.name, slug=slug, listing=(listings or {}).get(upload.name)),
             )
             if upload.error:
                 image.status, image.stage, image.error, image.error_code = (
