@@ -30,29 +30,49 @@ def test_each_unsure_part_is_a_reason():
     ]
     assert reviewed_item(_item(category_score=0.12)).review_reasons == ["category: food/drinks at only 0.12"]
     many = reviewed_item(_item(color=_colour(*[0.2] * 5)))
-    assert many.needs_review and many.review_reasons == ["colour: the dominant colour covers only 20% of the item"]
-    unseen = reviewed_item(_item(color_from_wider_area=True))
+    assert many.needs_review and many.review_reasons == [
+        f"colour: red at only {many.color.score:.2f} (its dominant colour covers 20% of the item)"
+    ]
+    unseen = reviewed_item(_item(color=_colour(0.4).model_copy(update={"from_wider_area": True})))
     assert unseen.review_reasons == [
-        "colour: too few of the item's own pixels were seen; it is measured on a wider area"
+        f"colour: red at only {unseen.color.score:.2f} (too few of the item's own pixels were seen; measured on a"
+        " wider area; its dominant colour covers 40% of the item)"
     ]
     cropped = _item(type="garment", garment="top", category="clothing/tops", warnings=["soles not seen"])
     assert reviewed_item(cropped).review_reasons == ["crop: the style guide's rules were met only in part"]
 
 
-def test_a_colour_on_the_border_of_two_families_is_checked():
+def test_a_colour_is_less_sure_the_less_of_the_item_it_covers_on_a_border_or_measured_around_the_item():
     # Whether a dark denim blue is "navy" or "blue" is a coin toss; the hex is not in doubt.
-    palette = [PaletteEntry(hex="#41546f", rgb=(65, 84, 111), share=1.0)]
+    palette = [PaletteEntry(hex="#41546f", rgb=(65, 84, 111), share=0.9)]
     denim = ColorResult(hex="#41546f", rgb=(65, 84, 111), name="navy", css_name="darkslategray", palette=palette)
-    assert not reviewed_item(_item(color=denim)).needs_review
-    flagged = reviewed_item(_item(color=denim.model_copy(update={"near_names": ["blue"]})))
-    assert flagged.needs_review and flagged.review_reasons == ["colour: navy is on the border of blue"]
+    clear = reviewed_item(_item(color=denim))
+    assert not clear.needs_review and clear.color.score > 0.7
+    on_border = reviewed_item(_item(color=denim.model_copy(update={"near_names": ["blue"]}))).color
+    wider = reviewed_item(_item(color=denim.model_copy(update={"from_wider_area": True}))).color
+    spread = reviewed_item(_item(color=_colour(0.3, 0.3, 0.2, 0.2))).color
+    assert max(on_border.score, wider.score, spread.score) < clear.color.score
+
+
+def test_the_colour_flag_follows_the_fitted_threshold_unless_another_is_set(monkeypatch):
+    from shared.domain.confidence import confidence
+    from shared.domain.review import review_settings
+
+    item = reviewed_item(_item(color=_colour(0.5)))
+    assert item.needs_review == (item.color.score < confidence().colour.flag_below)
+    monkeypatch.setenv("CATALOG_REVIEW_COLOUR_MIN_SCORE", "0.99")
+    review_settings.cache_clear()
+    try:
+        assert reviewed_item(_item(color=_colour(0.5))).review_reasons[0].startswith("colour: red at only")
+    finally:
+        review_settings.cache_clear()
 
 
 def test_a_product_is_checked_below_a_surer_score_than_a_garment():
-    # A product's score is calibrated (right 70% of the time at 0.7: checked); a garment's
-    # is its kind's probability among a few kinds (0.7 is a clear lead: trusted).
-    assert reviewed_item(_item(category_score=0.7)).review_reasons == ["category: food/drinks at only 0.70"]
-    garment = _item(type="garment", garment="top", category="clothing/tops", category_score=0.7)
+    # A product's score is calibrated (right 45% of the time at 0.45: checked); a garment's
+    # is its kind's probability among a few kinds (0.45 is a lead: trusted).
+    assert reviewed_item(_item(category_score=0.45)).review_reasons == ["category: food/drinks at only 0.45"]
+    garment = _item(type="garment", garment="top", category="clothing/tops", category_score=0.45)
     assert not reviewed_item(garment).needs_review
     assert reviewed_item(
         _item(type="garment", garment="top", category="clothing/tops", category_score=0.2)
@@ -84,10 +104,10 @@ def test_a_garment_the_matte_misses_is_flagged_for_its_colour_and_the_others_are
     from shared.infra.imageio import read_image
 
     items = [r.item for r in analyse(read_image(photo), Options()).items]
-    reason = "colour: too few of the item's own pixels were seen; it is measured on a wider area"
     (top,) = [i for i in items if i.garment == "top" and i.person == 0]
-    assert top.needs_review and reason in top.review_reasons
-    assert any(i.garment and reason not in i.review_reasons for i in items)
+    assert top.color.from_wider_area and top.needs_review
+    assert any(r.startswith("colour:") and "measured on a wider area" in r for r in top.review_reasons)
+    assert any(i.garment and not i.color.from_wider_area and not i.needs_review for i in items)
 
 
 def test_a_shoe_crop_the_classifier_sees_no_shoe_in_is_a_guess_sent_to_review():

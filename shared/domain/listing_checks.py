@@ -167,7 +167,9 @@ def _colour_check(terms: ListedTerms, items: Sequence[Item], compared: list[int]
         colour = items[i].color
         assert colour is not None
         if colour.name in terms.colours or set(colour.near_names) & set(terms.colours):
-            return ListingCheck(field="colour", listed=listed, seen=colour.name, verdict="agree", score=colour.score, item=i)
+            return ListingCheck(
+                field="colour", listed=listed, seen=colour.name, verdict="agree", score=colour.score, item=i
+            )
     first = items[coloured[0]].color
     assert first is not None
     sure = all(not unsure_of(items[i], "colour") for i in coloured)
