@@ -359,7 +359,8 @@ def _set_names(folders: list[Path]) -> list[str]:
 
 EVAL_ROWS = (
     "photos", "kind_accuracy", "people_count_accuracy", "taxonomy_top1", "taxonomy_top3", "products_flagged",
-    "taxonomy_top1_unflagged", "colour_name_agreement", "colour_name_agreement_word_only", "colour_de2000_median",
+    "taxonomy_top1_unflagged", "products_flagged_for_category", "taxonomy_top1_unflagged_for_category",
+    "colour_name_agreement", "colour_name_agreement_word_only", "colour_de2000_median",
     "colour_de2000_p90", "colours_flagged", "colour_name_agreement_unflagged",
     "colour_name_agreement_unflagged_word_only", "colours_of_flagged_items", "colour_name_agreement_of_unflagged_items",
 )  # fmt: skip

@@ -130,6 +130,7 @@ def score_photo(label: dict, record: ImageRecord, counts: dict, colours: list, p
         counts["top1"].append(top1)
         counts["top3"].append(top3)
         counts["product_flagged"].append(first is None or first.needs_review)
+        counts["category_flagged"].append(first is None or any(r.startswith("category") for r in first.review_reasons))
         if first is not None and first.category_score is not None:
             product_rows.append(
                 {"photo": label["file"], "right": top1, "outside_catalog": first.category == BACKGROUND,
@@ -153,6 +154,7 @@ def _new_counts() -> dict:
         "top1": [],
         "top3": [],
         "product_flagged": [],
+        "category_flagged": [],
         "garments": {g: {"tp": 0, "fp": 0, "fn": 0} for g in GARMENTS},
     }
 
@@ -176,6 +178,12 @@ def _summary(counts: dict, colours: list) -> dict:
         # What a catalog team that checks the flagged items and trusts the rest gets.
         "products_flagged": _rate(counts["product_flagged"]),
         "taxonomy_top1_unflagged": _rate([ok for ok, f in zip(counts["top1"], counts["product_flagged"]) if not f]),
+        # The same for the category's own flag (a product flagged only for its colour still
+        # has a category a team can trust).
+        "products_flagged_for_category": _rate(counts["category_flagged"]),
+        "taxonomy_top1_unflagged_for_category": _rate(
+            [ok for ok, f in zip(counts["top1"], counts["category_flagged"]) if not f]
+        ),
         # A family agrees when it is the labelled word or one of its `also` words; the
         # labelled word alone is reported beside it, so the difference the `also` words make
         # is visible.
