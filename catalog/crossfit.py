@@ -14,6 +14,7 @@ Either way the fit never sees the photo it scores (rows are grouped by photo).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -106,9 +107,11 @@ def measured(flags: np.ndarray, right: np.ndarray) -> dict:
     }
 
 
-def held_out_flags(
-    rows: Sequence[dict], fit: Callable[[Sequence[dict]], object], flags: Callable[[object, Sequence[dict]], np.ndarray]
-) -> np.ndarray:
+Fit = Callable[[Sequence[dict]], Any]
+Flags = Callable[[Any, Sequence[dict]], np.ndarray]
+
+
+def held_out_flags(rows: Sequence[dict], fit: Fit, flags: Flags) -> np.ndarray:
     """Each row's flag from a fit on the other photos' rows (leave one photo out)."""
     out = np.zeros(len(rows), bool)
     photos = [r["photo"] for r in rows]
@@ -119,7 +122,7 @@ def held_out_flags(
     return out
 
 
-PIECES = {
+PIECES: dict[str, tuple[Fit, Flags, str]] = {
     "products": (fit_products, product_flags, "right"),
     "colours": (fit_colours, colour_flags, "agrees"),
 }
@@ -131,10 +134,10 @@ def cross_fit(sets: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, dic
     report: dict[str, dict[str, dict]] = {}
     for piece, (fit, flags, right_key) in PIECES.items():
         report[piece] = {}
-        for name, rows in sets.items():
-            rows = rows[piece]
+        for name, data in sets.items():
+            rows = data[piece]
             right = np.array([r[right_key] for r in rows], bool)
-            others = [r for other, data in sets.items() if other != name for r in data[piece]]
+            others = [r for other, other_data in sets.items() if other != name for r in other_data[piece]]
             if others:
                 fitted = fit(others)
                 flagged = flags(fitted, rows)

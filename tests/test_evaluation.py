@@ -168,3 +168,13 @@ def test_a_colour_named_by_one_of_its_also_words_agrees_and_the_word_alone_is_re
         assert result["colour_name_agreement_word_only"] == 0.0
         assert result["colour_name_agreement"] == (1.0 if also else 0.0)
         assert any("colour" in p for p in photo["problems"]) == (not also)
+
+
+def test_each_flag_is_measured_on_photos_it_was_not_fitted_on(report):
+    """One labelled set: each fitted flag is measured on each photo fitted on the others."""
+    result, stdout = report
+    for piece in ("products", "colours"):
+        measured = result["cross_fit"][piece]["fixtures"]
+        assert measured["fitted_on"] == "fixtures, its other photos"
+    assert result["cross_fit"]["colours"]["fixtures"]["items"] == len(result["colours"])
+    assert "cross-fit" in stdout
