@@ -13,6 +13,9 @@ crops and whole outfit go to the classifier. Then, per garment:
 - the model fitted on every photo, and the same left out one photo at a time (each photo's
   garments from a fit on the others, so no photo grades its own fit): accuracy, which kinds
   are taken for which, and how well the probability says how often the kind is right;
+- the model fitted on the other labelled set (public for dev, dev for public);
+- the garment head (trained on clothing-small's photos of single garments) on the same
+  views, alone and beside the classifier: on worn garments it is the weaker reading;
 - what each review threshold would flag, left out.
 """
 
@@ -44,7 +47,8 @@ def labelled_garments(labels: dict) -> list[dict]:
     from services.pose.people import find_people
     from services.pose.settings import pose_settings
     from shared.domain.body import body_settings, garment_regions
-    from shared.domain.classifier import best_within, imagenet_probs
+    from shared.domain.classifier import best_within, imagenet_outputs
+    from shared.domain.garment_head import garment_head
     from shared.infra.imageio import read_image
 
     rows = []
@@ -62,13 +66,18 @@ def labelled_garments(labels: dict) -> list[dict]:
                 if garment not in regions:
                     continue
                 boxes = garment_views(garment, regions[garment], people[0], w, h, body_settings().visible)
-                probs = imagenet_probs(*(rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes))
+                probs, features = imagenet_outputs(*(rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in boxes))
                 allowed = GARMENT_CATEGORIES[garment]
+                assert features is not None
+                heads = [garment_head().category_probs(f[None]) for f in features]
                 old_rule = best_within(probs[0], allowed, pose_settings().garment_min_score).category
                 rows.append(
-                    {"photo": photo, "garment": garment, "truth": truth, "allowed": list(allowed),
+                    {"set": set_name, "photo": photo, "garment": garment, "truth": truth, "allowed": list(allowed),
                      "old_rule": old_rule, "crop": kind_mass(list(probs[:1]), allowed).tolist(),
-                     "views": kind_mass(list(probs), allowed).tolist()}
+                     "views": kind_mass(list(probs), allowed).tolist(),
+                     # The garment head's (shared.domain.garment_head) probability of each
+                     # allowed kind, averaged over the views (it knows no swimwear).
+                     "head": np.mean([[p.get(kind, 0.0) for kind in allowed] for p in heads], axis=0).tolist()}
                 )  # fmt: skip
     return rows
 
@@ -110,6 +119,17 @@ def left_out(rows: list[dict], views: str = "views") -> list[tuple[str, float]]:
     return answers
 
 
+def other_set_fits(rows: list[dict], views: str = "views") -> list[str]:
+    """Each garment's kind from a fit on the other labelled set's photos (cross-fit)."""
+    kinds = [""] * len(rows)
+    for set_name in {r["set"] for r in rows}:
+        slope, bias = fit([r for r in rows if r["set"] != set_name], views)
+        for i, r in enumerate(rows):
+            if r["set"] == set_name:
+                kinds[i] = predict(r, slope, bias, views)[0]
+    return kinds
+
+
 def accuracy(rows: list[dict], kinds: list[str]) -> dict:
     right = [k == r["truth"] for r, k in zip(rows, kinds)]
     per = {g: [ok for r, ok in zip(rows, right) if r["garment"] == g] for g in ("top", "bottom")}
@@ -124,6 +144,8 @@ def main() -> None:
     args = parser.parse_args()
     record = header("garment_kinds")
     rows = labelled_garments(json.loads(LABELS.read_text()))
+    for r in rows:
+        r["both"] = ((np.array(r["views"]) + np.array(r["head"])) / 2).tolist()
     s = pose_settings()
 
     slope, bias = fit(rows)
@@ -144,6 +166,9 @@ def main() -> None:
             "model on the crop alone, left out": accuracy(rows, [k for k, _ in left_out(rows, "crop")]),
             "model, fitted on all": accuracy(rows, [predict(r, slope, bias)[0] for r in rows]),
             "model, left out": accuracy(rows, kinds_left_out),
+            "model, fitted on the other set": accuracy(rows, other_set_fits(rows)),
+            "garment head alone (clothing-small)": accuracy(rows, [r["allowed"][np.argmax(r["head"])] for r in rows]),
+            "model on classifier and head together, left out": accuracy(rows, [k for k, _ in left_out(rows, "both")]),
             "settings now": accuracy(rows, [predict(r, s.garment_kind_slope, s.garment_kind_bias)[0] for r in rows]),
         },
         confusion_left_out=dict(sorted(confusion.items())),
