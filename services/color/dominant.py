@@ -110,10 +110,11 @@ def dominant_color(
 
     order = np.argsort(-counts, kind="stable")  # stable: ties keep a deterministic order
     shares = counts[order] / counts.sum()
-    palette = []
-    for c, share in zip(order, shares):
-        colour = rgb_of_lab(means[c])
-        palette.append(PaletteEntry(hex=hex_of(colour), rgb=colour, share=float(share)))
+    colours = [rgb_of_lab(means[c]) for c in order]
+    palette = [
+        PaletteEntry(hex=hex_of(rgb), rgb=rgb, share=float(share), name=family, near_names=near_families(rgb))
+        for rgb, share, family in zip(colours, shares, colour_families(colours))
+    ]
     family, palette = _dominant_family_first(palette)
     top = palette[0]
     return ColorResult(
@@ -122,7 +123,7 @@ def dominant_color(
         name=family,
         css_name=colour_name(top.rgb),
         palette=palette,
-        near_names=near_families(top.rgb),
+        near_names=top.near_names,
     )
 
 
@@ -131,7 +132,7 @@ def _dominant_family_first(palette: list[PaletteEntry]) -> tuple[str, list[Palet
     first, its largest shade leading. Texture and shading split one colour into shades too
     far apart to merge (silver glitter into four greys, each smaller than a patch of
     shadow), and a shopper names the colour the shades share."""
-    families = colour_families([entry.rgb for entry in palette])
+    families = [str(entry.name) for entry in palette]
     cover: dict[str, float] = {}
     for family, entry in zip(families, palette):
         cover[family] = cover.get(family, 0.0) + entry.share

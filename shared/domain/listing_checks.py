@@ -4,9 +4,10 @@ person wears and their kinds, the colour of the item compared (with the families
 border) and the text printed on a pack.
 
 A check says `disagree` only where the product is sure of what it saw: an item flagged for
-review on that field (shared.domain.review), a category the listing names among its top 3,
-a garment's kind (a weak reading: a dress's top half reads as a top) or a colour on the
-border of the listed family give `unknown` or `agree`, never a false alarm.
+review on its category (shared.domain.review), a category the listing names among its top 3,
+a garment's kind (a weak reading: a dress's top half reads as a top), a colour on the
+border of the listed family, or a listed colour that is a shade of the item's palette give
+`unknown` or `agree`, never a false alarm.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from shared.domain.lexicon import normalise
 from shared.domain.listing import Listing, ListingCheck, ListingResult, Verdict
 from shared.domain.listing_words import ListedTerms, read_listing
-from shared.domain.records import Garment, Item
+from shared.domain.records import ColorResult, Garment, Item
 from shared.domain.words import pack_lexicon
 
 # Where a person wears what a listing names (a dress counts as top and bottom, as in the labels).
@@ -157,8 +158,11 @@ def _person_checks(
 
 
 def _colour_check(terms: ListedTerms, items: Sequence[Item], compared: list[int]) -> ListingCheck:
-    """The listed families against each compared item's colour family and the families on
-    its border: one of them agrees; all sure of another colour disagree."""
+    """The listed families against each compared item's colour: its family or one on its
+    border agrees. It disagrees only where the listed family is nowhere in any compared
+    item's palette (no shade of it, nor one on its border) and each colour was measured on
+    the item's own pixels: a shopper's "red" for a blue shirt, not for a shirt whose red
+    print or shadowed red the dominant colour missed."""
     listed = "/".join(terms.colours)
     coloured = [i for i in compared if items[i].color is not None]
     if not coloured:
@@ -172,12 +176,21 @@ def _colour_check(terms: ListedTerms, items: Sequence[Item], compared: list[int]
             )
     first = items[coloured[0]].color
     assert first is not None
-    sure = all(not unsure_of(items[i], "colour") for i in coloured)
+    absent = all(_nowhere_in(items[i].color, terms.colours) for i in coloured)
     return ListingCheck(
         field="colour",
         listed=listed,
         seen=first.name,
-        verdict="disagree" if sure else "unknown",
+        verdict="disagree" if absent else "unknown",
         score=first.score,
         item=coloured[0],
     )
+
+
+def _nowhere_in(colour: ColorResult | None, families: Sequence[str]) -> bool:
+    """Whether none of the families is a shade of the colour's palette or on its border,
+    the colour measured on the item's own pixels."""
+    if colour is None or colour.from_wider_area:
+        return False
+    in_palette = {name for entry in colour.palette for name in (entry.name, *entry.near_names)}
+    return not in_palette & set(families)

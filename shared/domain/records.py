@@ -50,6 +50,8 @@ class PaletteEntry(BaseModel):
     hex: str
     rgb: tuple[int, int, int]
     share: float
+    name: str | None = None  # its family word
+    near_names: list[str] = Field(default_factory=list)  # the family words on its border
 
 
 # The plain family words a shopper uses for a colour (services.color names them).
