@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from cluster import running_gateway
-from conftest import FOOTBALLER, PUBLIC, encode
+from conftest import FOOTBALLER, PERSON, PUBLIC, encode
 from typer.testing import CliRunner
 
 from catalog.cli import app
@@ -249,3 +249,32 @@ def test_a_listing_travels_with_its_photo(gw, env):
 def test_a_listing_too_long_is_refused_before_it_is_read(gw):
     response = post(gw, json.dumps({"a.jpg": {"title": "x" * 301}}))
     assert response.status_code == 422 and "title" in response.json()["detail"]
+
+
+def test_a_listing_sent_to_the_cluster_is_checked_by_the_workers(gateway, cluster_jobs, photos):
+    """The listings form field through the gateway, the real stage workers and the job's
+    manifest: the footballer listed as a green shirt is a mismatch, with its reason."""
+    import httpx
+    from cluster import wait_for_job
+
+    key = gateway.api_keys[0]
+    listings = {PERSON: {"title": "Camiseta", "colour": "verde"}}
+    accepted = httpx.post(
+        f"{gateway.url}/v1/jobs",
+        files=[("files", (PERSON, photos[PERSON], "image/jpeg"))],
+        data={"listings": json.dumps(listings), "garments": "top,bottom"},
+        headers={"X-API-Key": key},
+        timeout=60,
+    )
+    assert accepted.status_code == 202, accepted.text
+    wait_for_job(cluster_jobs, accepted.json()["id"], cluster=gateway.cluster)
+    manifest = httpx.get(
+        f"{gateway.url}/v1/jobs/{accepted.json()['id']}/manifest", headers={"X-API-Key": key}, timeout=30
+    ).json()
+    (record,) = manifest["images"]
+    listed = record["listing"]["listing"]
+    assert (listed["title"], listed["colour"]) == ("Camiseta", "verde")
+    checks = {c["field"]: c["verdict"] for c in record["listing"]["checks"]}
+    assert checks == {"garment": "agree", "colour": "disagree"} and record["listing"]["verdict"] == "disagree"
+    top = next(i for i in record["items"] if i["garment"] == "top")
+    assert top["needs_review"] and any(r.startswith("listing: listed green, seen red") for r in top["review_reasons"])
