@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from catalog.cli import app
 from catalog.runner import process_file
 from shared.domain.listing import Listing
-from shared.domain.listing_checks import check_listing
+from shared.domain.listing_checks import check_listing, unsure_of
+from shared.domain.listing_evidence import with_evidence
 from shared.domain.listing_files import ListingError, listings_from_csv, listings_from_json
 from shared.domain.listing_words import read_listing
 from shared.domain.records import GARMENTS, ImageRecord, Options
@@ -162,6 +163,15 @@ def test_a_pack_whose_title_names_what_is_printed_on_it_agrees(pack):
     said = check(pack, title="Fresh milk 200 ml")
     assert said["text"] == "agree" and said["overall"] == "agree"
     assert check(pack, title="Shampoo")["overall"] == "disagree"
+
+
+def test_a_sure_product_is_not_filed_from_its_listing_even_with_the_listed_category_in_its_top3(pack):
+    product = pack.items[0]
+    assert not unsure_of(product, "category") and "cosmetics/skincare" in [s.category for s in product.top3]
+    result = with_evidence(check_listing(Listing(title="Crème visage"), pack.kind, pack.items, GARMENTS), pack.items)
+    assert [(c.field, c.verdict, c.filed) for c in result.checks if c.field == "category"] == [
+        ("category", "unknown", None)
+    ]
 
 
 # --- the CLI and the gateway ------------------------------------------------------------------
