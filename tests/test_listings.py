@@ -237,6 +237,9 @@ def post(url: str, listings: str) -> httpx.Response:
         ('{"b.jpg": {"title": "Top"}}', "for files that were not sent: b.jpg"),
         ("[1, 2]", "a JSON object from file name to listing"),
         ("{not json", "not JSON"),
+        ("name,title\na.jpg,Top\n", "listings CSV: no 'file' column (its columns: name, title)"),
+        ("file,title,colour\na.jpg,Top," + "x" * 101 + "\n", "listings CSV row 2 ('a.jpg'): colour"),
+        ("file,title\nb.jpg,Top\n", "for files that were not sent: b.jpg"),
     ],
 )
 def test_bad_listings_get_a_422_naming_the_field(gw, listings, named):
@@ -244,8 +247,15 @@ def test_bad_listings_get_a_422_naming_the_field(gw, listings, named):
     assert response.status_code == 422 and named in response.json()["detail"]
 
 
-def test_a_listing_travels_with_its_photo(gw, env):
-    response = post(gw, json.dumps({"a.jpg": {"title": "Maillot", "colour": "vert"}}))
+@pytest.mark.parametrize(
+    "listings",
+    [
+        json.dumps({"a.jpg": {"title": "Maillot", "colour": "vert"}}),
+        "\ufefffile,title,colour\r\na.jpg,Maillot,vert\r\n",  # a CSV as a spreadsheet saves it (the web page sends it)
+    ],
+)
+def test_a_listing_travels_with_its_photo(gw, env, listings):
+    response = post(gw, listings)
     assert response.status_code == 202, response.text
     store = JobStore.from_url(env["CATALOG_REDIS_URL"], BlobStore(env["CATALOG_STORAGE_URL"]))
     image = store.get_image(response.json()["id"], "0")
