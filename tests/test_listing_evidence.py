@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pytest
 from conftest import PUBLIC
+from typer.testing import CliRunner
 
+from catalog.cli import app
 from catalog.runner import process_file
 from shared.domain.listing import Listing
 from shared.domain.listing_checks import check_listing
@@ -54,3 +56,11 @@ def test_a_listed_category_outside_the_top3_files_nothing(bag):
     result = with_evidence(check_listing(Listing(title="Grille-pain"), alone.kind, alone.items, []), alone.items)
     assert [c.filed for c in result.checks] == [None]
     assert filed_items(alone.items, result) == alone.items
+
+
+def test_catalog_run_counts_the_products_filed_from_their_listing(bag, tmp_path):
+    listings = tmp_path / "listings.csv"
+    listings.write_text(f"file,title\n{BAG.name},Handbag\n")
+    result = CliRunner().invoke(app, ["run", str(BAG), "--listings", str(listings), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "listings: 0 agree, 0 disagree, 1 unknown, 1 filed under the listed category" in result.output
