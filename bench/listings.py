@@ -15,7 +15,10 @@ For each labelled person or product photo of the public and dev sets beside the 
 The pipeline runs once per photo, in this process, with its true listing (so a pack's text
 is read); each listing is then checked against the photo's manifest record
 (shared.domain.listing_checks), which holds all that the checks read. It reports the share
-of true listings called mismatched and, per corruption, the share detected.
+of true listings called mismatched and, per corruption, the share detected; and the
+listing as evidence (shared.domain.listing_evidence): taxonomy top-1 of the products the
+photo alone was unsure of (flagged for their category), without and with their true
+listings, and of the other products (which the listing must not change).
 --records FILE keeps the records, so a second run checks listings without the pipeline.
 """
 
@@ -32,8 +35,9 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.domain.listing import Listing
-from shared.domain.listing_checks import check_listing
-from shared.domain.records import COLOUR_FAMILIES, GARMENTS, ImageRecord, Options
+from shared.domain.listing_checks import check_listing, unsure_of
+from shared.domain.listing_evidence import filed_items, with_evidence
+from shared.domain.records import COLOUR_FAMILIES, GARMENTS, ImageRecord, Item, Options
 from shared.domain.words import colour_lexicon, listing_word_lists, pack_word_lists
 
 TESTDATA = PROJECT_ROOT.parent / "shared" / "testdata"
@@ -150,12 +154,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    listings = {}
-    for set_name, (labels, _) in SETS.items():
-        for label in json.loads(labels.read_text()):
+    listings, labels = {}, {}
+    for set_name, (labels_file, _) in SETS.items():
+        for label in json.loads(labels_file.read_text()):
             made = listings_for(label, set_name, rng)
             if made:
                 listings[f"{set_name}/{label['file']}"] = made
+                labels[f"{set_name}/{label['file']}"] = label
     seen = records(SETS, listings, args.records)
     rows = []
     for key, made in listings.items():
@@ -170,8 +175,9 @@ def main() -> None:
                 }
             )  # fmt: skip
     summary = summarise(rows)
+    evidence = evidence_summary(seen, listings, labels)
     record = header("listings")
-    record.update(seed=args.seed, summary=summary, rows=rows)
+    record.update(seed=args.seed, summary=summary, rows=rows, evidence=evidence)
     console = Console()
     table = Table(title=f"listings checked against the photos (seed {args.seed})")
     for column in ("set", "listing", "photos", "disagree", "agree", "unknown", "rate"):
@@ -179,6 +185,7 @@ def main() -> None:
     for line in summary:
         table.add_row(*(str(line[k]) for k in ("set", "listing", "photos", "disagree", "agree", "unknown", "rate")))
     console.print(table)
+    console.print(evidence_table(evidence))
     for row in rows:
         if (row["listing"] == "true") == (row["verdict"] == "disagree"):
             console.print(
@@ -202,6 +209,62 @@ def summarise(rows: list[dict]) -> list[dict]:
                  "rate": round(counts["disagree"] / len(these), 3)}
             )  # fmt: skip
     return lines
+
+
+def photo_alone(record: ImageRecord) -> list[Item]:
+    """The record's items as the photo alone read them: a product its listing filed under
+    the listed category back under the photo's own (kept in the category check)."""
+    filed = {c.item: c for c in (record.listing.checks if record.listing else []) if c.filed}
+    return [
+        item.model_copy(update={"category": filed[i].seen, "category_score": filed[i].score}) if i in filed else item
+        for i, item in enumerate(record.items)
+    ]
+
+
+def evidence_summary(seen: dict[str, ImageRecord], listings: dict, labels: dict) -> list[dict]:
+    """Per set, taxonomy top-1 (as `catalog eval`: the first product, its category or one the
+    label accepts) without and with the true listing as evidence, the listing step's own
+    functions applied to the photo's own reading; for the products flagged for their
+    category, and for the others."""
+    tally: dict[tuple[str, str], list[tuple[bool, bool, bool]]] = {}
+    for key, record in seen.items():
+        label = labels.get(key)
+        if label is None or record.kind != "product":
+            continue
+        own = photo_alone(record)
+        listing = Listing.model_validate(listings[key]["true"])
+        result = with_evidence(check_listing(listing, record.kind, own, Options().garments), own)
+        helped = filed_items(own, result)
+        first = next((i for i, item in enumerate(own) if item.type == "product"), None)
+        accepted = {label["product_category"], *label.get("product_categories_ok", [])}
+        if first is None:
+            mark, group = (False, False, False), "unsure"  # no product found: flagged, as in `catalog eval`
+        else:
+            before, after = own[first].category, helped[first].category
+            mark = (before in accepted, after in accepted, before != after)
+            group = "unsure" if unsure_of(own[first], "category") else "others"
+        tally.setdefault((key.split("/")[0], group), []).append(mark)
+    lines = []
+    for set_name in SETS:
+        for group in ("unsure", "others"):
+            marks = tally.get((set_name, group), [])
+            lines.append(
+                {"set": set_name, "products": group, "count": len(marks),
+                 "top1_photo_alone": round(sum(m[0] for m in marks) / len(marks), 3) if marks else None,
+                 "top1_with_listing": round(sum(m[1] for m in marks) / len(marks), 3) if marks else None,
+                 "filed": sum(m[2] for m in marks)}
+            )  # fmt: skip
+    return lines
+
+
+def evidence_table(lines: list[dict]) -> Table:
+    table = Table(title="the true listing as evidence: taxonomy top-1 of the products")
+    columns = ("set", "products", "count", "top1_photo_alone", "top1_with_listing", "filed")
+    for column in columns:
+        table.add_column(column.replace("_", " "))
+    for line in lines:
+        table.add_row(*(str(line[k]) for k in columns))
+    return table
 
 
 if __name__ == "__main__":

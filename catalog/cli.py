@@ -115,10 +115,12 @@ def run(
     items = sum(len(r.items) for r in manifest.images)
     checked = [r.listing.verdict for r in manifest.images if r.listing]
     verdicts = {v: checked.count(v) for v in ("agree", "disagree", "unknown")}
+    filed = sum(bool(c.filed) for r in manifest.images if r.listing for c in r.listing.checks)
     say(  # one line, unwrapped
         f"{len(manifest.images) - failed} ok, {failed} failed; {unsure} of {items} items need review"
         + (
             f"; listings: {verdicts['agree']} agree, {verdicts['disagree']} disagree, {verdicts['unknown']} unknown"
+            + (f", {filed} filed under the listed category" if filed else "")
             if listings
             else ""
         )

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from catalog.cli import app
 from catalog.runner import process_file
 from shared.domain.listing import Listing
-from shared.domain.listing_checks import check_listing
+from shared.domain.listing_checks import check_listing, unsure_of
+from shared.domain.listing_evidence import with_evidence
 from shared.domain.listing_files import ListingError, listings_from_csv, listings_from_json
 from shared.domain.listing_words import read_listing
 from shared.domain.records import GARMENTS, ImageRecord, Options
@@ -167,6 +168,15 @@ def test_a_pack_whose_title_names_what_is_printed_on_it_agrees(pack):
     assert check(pack, title="Shampoo")["overall"] == "disagree"
 
 
+def test_a_sure_product_is_not_filed_from_its_listing_even_with_the_listed_category_in_its_top3(pack):
+    product = pack.items[0]
+    assert not unsure_of(product, "category") and "cosmetics/skincare" in [s.category for s in product.top3]
+    result = with_evidence(check_listing(Listing(title="Crème visage"), pack.kind, pack.items, GARMENTS), pack.items)
+    assert [(c.field, c.verdict, c.filed) for c in result.checks if c.field == "category"] == [
+        ("category", "unknown", None)
+    ]
+
+
 # --- the CLI and the gateway ------------------------------------------------------------------
 
 
@@ -230,6 +240,9 @@ def post(url: str, listings: str) -> httpx.Response:
         ('{"b.jpg": {"title": "Top"}}', "for files that were not sent: b.jpg"),
         ("[1, 2]", "a JSON object from file name to listing"),
         ("{not json", "not JSON"),
+        ("name,title\na.jpg,Top\n", "listings CSV: no 'file' column (its columns: name, title)"),
+        ("file,title,colour\na.jpg,Top," + "x" * 101 + "\n", "listings CSV row 2 ('a.jpg'): colour"),
+        ("file,title\nb.jpg,Top\n", "for files that were not sent: b.jpg"),
     ],
 )
 def test_bad_listings_get_a_422_naming_the_field(gw, listings, named):
@@ -237,8 +250,15 @@ def test_bad_listings_get_a_422_naming_the_field(gw, listings, named):
     assert response.status_code == 422 and named in response.json()["detail"]
 
 
-def test_a_listing_travels_with_its_photo(gw, env):
-    response = post(gw, json.dumps({"a.jpg": {"title": "Maillot", "colour": "vert"}}))
+@pytest.mark.parametrize(
+    "listings",
+    [
+        json.dumps({"a.jpg": {"title": "Maillot", "colour": "vert"}}),
+        "\ufefffile,title,colour\r\na.jpg,Maillot,vert\r\n",  # a CSV as a spreadsheet saves it (the web page sends it)
+    ],
+)
+def test_a_listing_travels_with_its_photo(gw, env, listings):
+    response = post(gw, listings)
     assert response.status_code == 202, response.text
     store = JobStore.from_url(env["CATALOG_REDIS_URL"], BlobStore(env["CATALOG_STORAGE_URL"]))
     image = store.get_image(response.json()["id"], "0")

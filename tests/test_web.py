@@ -122,6 +122,16 @@ class UploadedJob:
         self.page, self.id = page, job_id
 
 
+def upload_and_wait(page) -> UploadedJob:
+    """The chosen photos uploaded through the page, which is left on the job's own page once
+    every photo has ended."""
+    page.get_by_role("button", name="Upload and process").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"), timeout=60_000)
+    job = UploadedJob(page, page.url.rsplit("/", 1)[1])
+    wait_finished(page)
+    return job
+
+
 @pytest.fixture(scope="module")
 def uploaded(browser, gateway, key):
     """A job uploaded through the page by a user who has no key saved yet: the page asks for
@@ -144,11 +154,7 @@ def uploaded(browser, gateway, key):
         ]
     )
     sync_api.expect(page.locator("#chosen-summary")).to_contain_text("3 photos chosen")
-    page.get_by_role("button", name="Upload and process").click()
-    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"), timeout=60_000)
-    job_id = page.url.rsplit("/", 1)[1]
-    wait_finished(page)
-    yield UploadedJob(page, job_id)
+    yield upload_and_wait(page)
     context.close()
 
 
@@ -539,4 +545,101 @@ def test_upload_with_a_style_guide_shows_the_look(browser, gateway, key, client)
     assert card.locator(".skipped li").count() == len(record["skipped"])
     ARTIFACTS.mkdir(exist_ok=True)
     card.screenshot(path=str(ARTIFACTS / "web-gallery-styled.png"))
+    context.close()
+
+
+# --- listings --------------------------------------------------------------------------------------
+
+
+def listings_file(name: str, data: bytes) -> dict:
+    return {"name": name, "mimeType": "text/csv", "buffer": data}
+
+
+@pytest.fixture(scope="module")
+def listed(browser, gateway, key):
+    """A job uploaded through the page with a listings CSV attached: the footballer listed as
+    what he wears (a red T-shirt), the bottle as what it is not (leather trainers)."""
+    context = keyed_context(browser, key)
+    page = context.new_page()
+    page.goto(gateway.url + "/")
+    page.locator("#files").set_input_files(
+        [photo(FOOTBALLER.name, FOOTBALLER.read_bytes()), photo(BOTTLE.name, BOTTLE.read_bytes())]
+    )
+    csv = f"file,title,colour\n{FOOTBALLER.name},T-shirt,rouge\n{BOTTLE.name},Baskets en cuir,\n"
+    page.get_by_label("Listings (optional)").set_input_files(listings_file("listings.csv", csv.encode()))
+    yield upload_and_wait(page)
+    context.close()
+
+
+def test_a_listing_is_shown_beside_what_the_photo_shows(listed, client):
+    page = listed.page
+    manifest = client.get(f"/v1/jobs/{listed.id}/manifest").json()
+    records = {Path(r["source"]).name: r for r in manifest["images"]}
+    assert records[FOOTBALLER.name]["listing"]["verdict"] == "agree"
+    assert records[BOTTLE.name]["listing"]["verdict"] == "disagree"
+    for name, record in records.items():
+        panel = page.get_by_role("region", name=f"Listing of {name}")
+        sync_api.expect(panel.locator(".listing-head .badge")).to_have_text(record["listing"]["verdict"])
+        rows = panel.locator("tbody tr")
+        sync_api.expect(rows).to_have_count(len(record["listing"]["checks"]))
+        for k, check in enumerate(record["listing"]["checks"]):
+            cells = rows.nth(k).locator("td")
+            sync_api.expect(cells.nth(0)).to_have_text(check["listed"])
+            sync_api.expect(cells.nth(1)).to_have_text(check.get("seen") or "nothing")
+            sync_api.expect(cells.nth(2)).to_have_text(check["verdict"])
+    # What a user reads: the shirt listed red and seen red; the bottle listed as trainers.
+    shirt = page.get_by_role("region", name=f"Listing of {FOOTBALLER.name}").locator('tr[data-field="colour"]')
+    sync_api.expect(shirt.locator("td")).to_have_text(["red", "red", "agree"])
+    bottle = page.get_by_role("region", name=f"Listing of {BOTTLE.name}").locator('tr[data-field="category"]')
+    seen = records[BOTTLE.name]["items"][0]["category"]
+    sync_api.expect(bottle.locator("td")).to_have_text(["shoes/sneakers", seen, "disagree"])
+    sync_api.expect(bottle.get_by_role("rowheader")).to_have_text("category (product 1)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(f'article[data-source="{BOTTLE.name}"]').screenshot(path=str(ARTIFACTS / "web-listing.png"))
+
+
+def test_the_mismatches_filter_shows_only_the_photos_whose_listing_disagrees(listed, browser, gateway, key):
+    page = listed.page
+    shirt = page.locator(f'article[data-source="{FOOTBALLER.name}"]')
+    bottle = page.locator(f'article[data-source="{BOTTLE.name}"]')
+    page.get_by_role("checkbox", name="Mismatches").check()
+    sync_api.expect(page.locator("article.card:visible")).to_have_count(1)
+    sync_api.expect(bottle).to_be_visible()
+    sync_api.expect(shirt).to_be_hidden()
+    page.get_by_role("checkbox", name="Mismatches").uncheck()
+    sync_api.expect(shirt).to_be_visible()
+
+    # At phone width the listed-beside-seen table wraps, it does not scroll the page sideways.
+    context = keyed_context(browser, key, viewport=PHONE)
+    phone = context.new_page()
+    phone.goto(f"{gateway.url}/jobs/{listed.id}")
+    wait_finished(phone, timeout=30_000)
+    sync_api.expect(phone.locator("section.listing")).to_have_count(2)
+    assert phone.evaluate("document.scrollingElement.scrollWidth <= innerWidth"), "the listing scrolls sideways"
+    ARTIFACTS.mkdir(exist_ok=True)
+    phone.locator(f'article[data-source="{BOTTLE.name}"]').screenshot(path=str(ARTIFACTS / "web-listing-phone.png"))
+    context.close()
+
+
+@pytest.mark.parametrize(
+    "data, said",
+    [
+        # refused by the page: a spreadsheet's CSV in another encoding than UTF-8
+        (f"file,title\n{FOOTBALLER.name},Robe d'été\n".encode("cp1252"), "is not a UTF-8 text file"),
+        # refused by the API, whose 422 names what is wrong
+        (b"name,title\nx.jpg,Top\n", "no 'file' column"),
+        (f"file,title\n{FOOTBALLER.name},Top\nother.jpg,Jeans\n".encode(), "for files that were not sent: other.jpg"),
+    ],
+)
+def test_a_listings_file_that_cannot_be_read_says_why(browser, gateway, key, client, data, said):
+    jobs_before = [j["id"] for j in client.get("/v1/jobs").json()["jobs"]]
+    context = keyed_context(browser, key)
+    page = context.new_page()
+    page.goto(gateway.url + "/")
+    page.locator("#files").set_input_files([photo(FOOTBALLER.name, FOOTBALLER.read_bytes())])
+    page.get_by_label("Listings (optional)").set_input_files(listings_file("listings.csv", data))
+    page.get_by_role("button", name="Upload and process").click()
+    sync_api.expect(page.locator("#upload-error")).to_contain_text(said)
+    assert urlsplit(page.url).path == "/"
+    assert [j["id"] for j in client.get("/v1/jobs").json()["jobs"]] == jobs_before, "no job was made"
     context.close()

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.gateway.api_models import Refusal, RefusedFile
 from services.gateway.auth import owner_of_headers
 from shared.domain.listing import Listing
-from shared.domain.listing_files import MAX_LISTINGS_BYTES, ListingError, listings_from_json, unmatched
+from shared.domain.listing_files import MAX_LISTINGS_BYTES, ListingError, listings_from_text, unmatched
 from shared.domain.records import Options
 from shared.engine.jobs.create import StreamedUpload, request_fingerprint
 from shared.engine.jobs.records import Upload
@@ -61,7 +61,8 @@ class JobForm(BaseModel):
         None,
         max_length=MAX_LISTINGS_BYTES,
         description="Each photo's listing, checked against it: a JSON object from file name to "
-        "{title, description, category, colour, brand} (docs/api.md)",
+        "{title, description, category, colour, brand}, or a CSV's text with a 'file' column and a "
+        "column per field (docs/api.md)",
     )
 
     def options(self) -> Options:
@@ -85,7 +86,7 @@ def job_listings(text: str | None, uploads: list[Upload]) -> dict[str, Listing]:
     if not text:
         return {}
     try:
-        listings = listings_from_json(text)
+        listings = listings_from_text(text)
     except ListingError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"invalid listings: {exc}") from None
     if missing := unmatched(listings, [u.name for u in uploads]):

@@ -31,6 +31,9 @@ class ListingCheck(BaseModel):
     verdict: Verdict
     score: float | None = None  # how sure the product is of what it saw
     item: int | None = None  # the item compared, by its place in the photo's items
+    # The category the item was filed under on the listing's word (shared.domain.listing_evidence);
+    # `seen` and `score` stay the photo's own reading.
+    filed: str | None = None
 
 
 class ListingResult(BaseModel):

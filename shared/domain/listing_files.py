@@ -1,6 +1,7 @@
 """Listings as users send them: a JSON object from file name to listing (the API's
 `listings` field, `catalog run --listings x.json`) or a CSV with a `file` column and a
-column per listing field (`catalog run --listings x.csv`). A bad entry is refused with the
+column per listing field (`catalog run --listings x.csv`; the API's field takes a CSV's
+text too, as the web page sends the file a user attaches). A bad entry is refused with the
 entry (file name or CSV row) and the field it is wrong in."""
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def listings_from_csv(text: str) -> dict[str, Listing]:
             raise ListingError(f"listings CSV row {row_no}: a second listing for {name!r}")
         listings[name] = listing_of(f"listings CSV row {row_no} ({name!r})", fields)
     return listings
+
+
+def listings_from_text(text: str) -> dict[str, Listing]:
+    """JSON where the text opens as JSON does (an object or, wrongly, an array), else CSV."""
+    text = text.removeprefix("\ufeff")  # a spreadsheet's UTF-8 byte-order mark
+    return listings_from_json(text) if text.lstrip()[:1] in ("{", "[") else listings_from_csv(text)
 
 
 def read_listings_file(path: Path) -> dict[str, Listing]:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from shared.domain.listing import Listing, ListingResult
 from shared.domain.listing_checks import with_listing_reasons
+from shared.domain.listing_evidence import filed_items
 from shared.domain.records import ImageRecord, ItemState, Person, Skipped
 from shared.domain.review import reviewed_item
 from shared.domain.styles import StyleRef
@@ -47,7 +48,8 @@ class PhotoState(BaseModel):
 def photo_record(state: PhotoState, source: str | None = None) -> ImageRecord:
     """The manifest record of a photo whose steps all ran, its items flagged for review
     where the product is unsure of them (shared.domain.review) or they disagree with the
-    photo's listing."""
+    photo's listing; a product the photo alone was unsure of filed as listed, where its
+    listing decided (shared.domain.listing_evidence)."""
     return ImageRecord(
         source=state.source if source is None else source,
         status="ok",
@@ -58,7 +60,9 @@ def photo_record(state: PhotoState, source: str | None = None) -> ImageRecord:
         people=len(state.people),
         preview=state.preview,
         keypoints=[p.keypoints for p in state.people] if state.kind == "person" else None,
-        items=with_listing_reasons([reviewed_item(i) for i in state.items], state.listing_result),
+        items=with_listing_reasons(
+            filed_items([reviewed_item(i) for i in state.items], state.listing_result), state.listing_result
+        ),
         style=state.style,
         skipped=state.skipped,
         timings_ms=state.timings_ms,

@@ -319,7 +319,14 @@ function setupUpload() {
     $("#background-color").hidden = e.target.value !== "custom";
   });
   $("#style").addEventListener("change", (e) => { e.target.dataset.touched = "1"; });
+  $("#listings").addEventListener("change", (e) => { $("#listings-clear").hidden = !e.target.files.length; });
+  $("#listings-clear").addEventListener("click", () => { clearListings(); $("#listings").focus(); });
   $("#upload-form").addEventListener("submit", (e) => { e.preventDefault(); submitJob(); });
+}
+
+function clearListings() {
+  $("#listings").value = "";
+  $("#listings-clear").hidden = true;
 }
 
 function showUploadError(message, files) {
@@ -364,8 +371,20 @@ async function submitJob() {
     showUploadError("Pick at least one garment crop.");
     return;
   }
+  const listingsFile = $("#listings").files[0];
+  let listings = null;
+  if (listingsFile) {
+    try {
+      listings = await listingsText(listingsFile);
+    } catch (err) {
+      showUploadError(err.message);
+      $("#listings").focus();
+      return;
+    }
+  }
   const form = new FormData();
   for (const f of chosen) form.append("files", f, f.name);
+  if (listings !== null) form.append("listings", listings);
   form.append("garments", garments.join(","));
   form.append("aspect", $("#aspect").value);
   const bg = $("#background").value;
@@ -383,6 +402,7 @@ async function submitJob() {
     const job = await postJob(form, (x) => { bar.value = x; });
     chosen = [];
     renderChosen();
+    clearListings();
     navigate(`/jobs/${encodeURIComponent(job.id)}`);
   } catch (err) {
     if (err instanceof AuthError) {
@@ -502,6 +522,7 @@ function jobView(id) {
   $("#gallery-empty").textContent = "Finished photos appear here.";
   $("#filter-kind").value = "";
   $("#filter-review").checked = false;
+  $("#filter-mismatch").checked = false;
   $("#filter-category").replaceChildren(el("option", { value: "", text: "all" }));
   const zip = $("#zip-button");
   zip.disabled = true;
@@ -512,6 +533,7 @@ function jobView(id) {
   $("#filter-kind").onchange = applyFilters;
   $("#filter-category").onchange = applyFilters;
   $("#filter-review").onchange = applyFilters;
+  $("#filter-mismatch").onchange = applyFilters;
   document.title = `Job ${id.slice(0, 8)} · Catalog`;
   const preview = stylePreview();
 
@@ -649,9 +671,10 @@ function jobView(id) {
     const kind = $("#filter-kind").value;
     const category = $("#filter-category").value;
     const review = $("#filter-review").checked;
+    const mismatch = $("#filter-mismatch").checked; // photos whose listing disagrees with them
     let shown = 0;
     for (const card of cards.values()) {
-      let visible = !kind || card.dataset.kind === kind;
+      let visible = (!kind || card.dataset.kind === kind) && (!mismatch || card.dataset.listing === "disagree");
       if (visible && (category || review)) {
         let any = false;
         for (const item of card.querySelectorAll(".item")) {
@@ -689,7 +712,8 @@ function jobView(id) {
 function photoCard(record, options) {
   const name = basename(record.source);
   const card = el("article", {
-    class: "card", dataset: { source: name, kind: record.kind || "", status: record.status },
+    class: "card",
+    dataset: { source: name, kind: record.kind || "", status: record.status, listing: record.listing?.verdict || "" },
     "aria-label": name,
   });
   const kind = record.kind === "person"
@@ -724,6 +748,7 @@ function photoCard(record, options) {
         el("strong", { text: outputLabel(s.output, s.person, record.people) }), ` not made: ${s.reason}`))));
   }
   card.append(body);
+  if (record.listing) card.append(listingPanel(record.listing, record.items || [], name));
   return card;
 }
 
