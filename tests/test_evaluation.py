@@ -119,9 +119,12 @@ def test_review_flags_are_scored_as_a_team_that_trusts_the_unflagged_items_sees_
     assert result["products_flagged"] in (0.0, 1.0)
     assert result["taxonomy_top1_unflagged"] == (None if result["products_flagged"] else 1.0)
     (entry,) = result["colours"]
-    assert isinstance(entry["needs_review"], bool)
-    assert result["colours_flagged"] == float(entry["needs_review"])
-    unflagged = None if entry["needs_review"] else float(entry["agrees"])
+    assert isinstance(entry["needs_review"], bool) and isinstance(entry["colour_flagged"], bool)
+    # The colour's own flag, and the whole item's (flagged for its kind or crop too).
+    assert result["colours_flagged"] == float(entry["colour_flagged"])
+    assert result["colours_of_flagged_items"] == float(entry["needs_review"])
+    assert entry["needs_review"] or not entry["colour_flagged"]
+    unflagged = None if entry["colour_flagged"] else float(entry["agrees"])
     assert result["colour_name_agreement_unflagged"] == unflagged
     assert "colour_name_agreement_unflagged" in stdout and "products_flagged" in stdout
 
@@ -163,7 +166,7 @@ def test_a_colour_named_by_one_of_its_also_words_agrees_and_the_word_alone_is_re
     for also in ([], ["navy"]):
         colour = {"name": "blue", "hex": "#1c2450", "also": also}
         counts, colours = _new_counts(), []
-        photo = score_photo({**label, "garment_colours": {"bottom": colour}}, record, counts, colours)
+        photo = score_photo({**label, "garment_colours": {"bottom": colour}}, record, counts, colours, [])
         result = _summary(counts, colours)
         assert result["colour_name_agreement_word_only"] == 0.0
         assert result["colour_name_agreement"] == (1.0 if also else 0.0)

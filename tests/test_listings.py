@@ -292,9 +292,12 @@ def test_a_listing_sent_to_the_cluster_is_checked_by_the_workers(gateway, cluste
         f"{gateway.url}/v1/jobs/{accepted.json()['id']}/manifest", headers={"X-API-Key": key}, timeout=30
     ).json()
     (record,) = manifest["images"]
+    assert record["status"] == "ok" and record["kind"] == "person", (record["status"], record["error"], record["kind"])
     listed = record["listing"]["listing"]
     assert (listed["title"], listed["colour"]) == ("Camiseta", "verde")
     checks = {c["field"]: c["verdict"] for c in record["listing"]["checks"]}
-    assert checks == {"garment": "agree", "colour": "disagree"} and record["listing"]["verdict"] == "disagree"
+    garments = [i["garment"] for i in record["items"]]
+    assert checks == {"garment": "agree", "colour": "disagree"}, (checks, garments, manifest["options"])
+    assert record["listing"]["verdict"] == "disagree"
     top = next(i for i in record["items"] if i["garment"] == "top")
     assert top["needs_review"] and any(r.startswith("listing: listed green, seen red") for r in top["review_reasons"])
