@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import PUBLIC
 
-from services.detect.evidence import person_matte
+from services.detect.evidence import faces_on_people, person_matte
 from services.detect.persons import person_boxes
 from services.pose.people import estimate_people
 from shared.domain.records import Options
@@ -78,6 +78,25 @@ def test_a_headless_shot_is_a_person_with_keypoints_and_a_top():
     shoulders = [k for k in person.keypoints[11:13] if k.visibility >= 0.5 and 0 <= k.x < w and 0 <= k.y < h]
     assert len(shoulders) == 2
     assert "top" in {item.garment for item in state.items}
+
+
+def test_a_crowd_member_the_model_mistakes_for_a_neighbour_is_found_with_them_hidden():
+    """Seven friends arm in arm by a pool: the woman in sunglasses has no face found, and
+    on her box the landmark model settles on the neighbour whose face it sees. With the
+    people found greyed out beside her box's middle, it finds her: seven, as labelled."""
+    rgb = photo(DEV / "group_13.jpg")
+    matte = person_matte(rgb)
+    faces = faces_on_people(rgb, matte)
+    boxes = [box for box, _ in person_boxes(rgb)]
+    assert len(faces) == 6  # her sunglasses hide her face from the detector
+    state = detect_and_pose(rgb)
+    assert state.kind == "person" and len(state.people) == 7
+    # Seven different people: each torso in a place of its own.
+    centres = sorted(
+        (p.keypoints[11].x + p.keypoints[12].x + p.keypoints[23].x + p.keypoints[24].x) / 4 for p in state.people
+    )
+    assert min(b - a for a, b in zip(centres, centres[1:])) > 0.03 * rgb.shape[1]
+    assert len(boxes) >= 7
 
 
 @pytest.mark.parametrize(
