@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import PUBLIC
 
-from services.detect.evidence import person_matte
+from services.detect.evidence import faces_on_people, person_matte
 from services.detect.persons import person_boxes
 from services.pose.people import estimate_people
 from shared.domain.records import Options
@@ -78,6 +78,24 @@ def test_a_headless_shot_is_a_person_with_keypoints_and_a_top():
     shoulders = [k for k in person.keypoints[11:13] if k.visibility >= 0.5 and 0 <= k.x < w and 0 <= k.y < h]
     assert len(shoulders) == 2
     assert "top" in {item.garment for item in state.items}
+
+
+def test_a_crowd_member_the_model_mistakes_for_a_neighbour_is_found_with_them_hidden():
+    """Seven friends arm in arm by a pool: the woman in sunglasses has no face found, and
+    on her box the landmark model settles on the neighbour whose face it sees. With the
+    people found greyed out beside her box's middle, it finds her: seven, as labelled."""
+    rgb = photo(DEV / "group_13.jpg")
+    matte = person_matte(rgb)
+    faces = faces_on_people(rgb, matte)
+    boxes = [box for box, _ in person_boxes(rgb)]
+    assert len(faces) == 6  # her sunglasses hide her face from the detector
+    state = detect_and_pose(rgb)
+    assert state.kind == "person" and len(state.people) == 7
+    # Seven different people, not one found twice: no two noses within half a face's width.
+    noses = [(p.keypoints[0].x, p.keypoints[0].y) for p in state.people]
+    half_face = min(x1 - x0 for x0, _, x1, _ in faces) / 2
+    assert min(np.hypot(a[0] - b[0], a[1] - b[1]) for i, a in enumerate(noses) for b in noses[i + 1 :]) > half_face
+    assert len(boxes) >= 7
 
 
 @pytest.mark.parametrize(
