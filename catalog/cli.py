@@ -378,7 +378,7 @@ def _accuracy_table(results: dict[str, dict]):
 
     photos = sum(r["photos"] for r in results.values())
     table = Table(title=f"Catalog accuracy on {photos} labelled photos")
-    table.add_column("measure")
+    table.add_column("measure", no_wrap=True)
     columns = list(results.items())
     if len(results) == 1:
         (only,) = results.values()
