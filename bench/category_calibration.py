@@ -30,6 +30,8 @@ from _common import PROJECT_ROOT, header, write
 from rich.console import Console
 from rich.table import Table
 
+from catalog.crossfit import platt_fit
+
 TESTDATA = PROJECT_ROOT.parent / "shared" / "testdata"
 DEFAULT_SETS = [(TESTDATA / "labels.json", TESTDATA / "public"), (TESTDATA / "dev" / "labels.json", TESTDATA / "dev")]
 BANDS = np.linspace(0, 1, 6)
@@ -63,19 +65,6 @@ def raw_scores(sets: list[tuple[Path, Path]]) -> list[dict]:
     return rows
 
 
-def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-4, 1 - 1e-4)
-    return np.log(p / (1 - p))
-
-
-def fit(shares: np.ndarray, right: np.ndarray) -> tuple[float, float]:
-    """Slope and offset of P(right) = sigmoid(slope * logit(share) + offset)."""
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=1e6).fit(logit(shares)[:, None], right)
-    return float(model.coef_[0, 0]), float(model.intercept_[0])
-
-
 def left_out(shares: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Each photo's calibrated score (the product's own mapping) from a fit on all the others."""
     from shared.domain.confidence import ProductConfidence
@@ -83,7 +72,7 @@ def left_out(shares: np.ndarray, right: np.ndarray) -> np.ndarray:
     scores = np.empty(len(shares))
     for i in range(len(shares)):
         others = np.arange(len(shares)) != i
-        scores[i] = ProductConfidence(*fit(shares[others], right[others]), flag_below=0).probability(shares[i])
+        scores[i] = ProductConfidence(*platt_fit(shares[others], right[others]), flag_below=0).probability(shares[i])
     return scores
 
 
@@ -120,7 +109,7 @@ def main() -> None:
     rows = raw_scores(args.labels or DEFAULT_SETS)
     shares = np.array([r["share"] for r in rows], float)
     right = np.array([r["right"] for r in rows], bool)
-    slope, offset = fit(shares, right)
+    slope, offset = platt_fit(shares, right)
     held_out = left_out(shares, right)
     record.update(
         products=len(rows), right=int(right.sum()), slope=round(slope, 3), offset=round(offset, 3),

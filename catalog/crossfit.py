@@ -52,19 +52,25 @@ def flag_threshold(
     return 1.0 if max_flagged >= 1 else allowed
 
 
+def platt_fit(share: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+    """Slope and offset of P(right) = sigmoid(slope * logit(share) + offset), by maximum
+    likelihood (both outcomes must occur)."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1e6).fit(logit(share)[:, None], right)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
 def fit_products(
     rows: Sequence[dict], precision: float = PRODUCT_PRECISION, max_flagged: float = MAX_FLAGGED
 ) -> ProductConfidence:
     """Platt scaling of the category's share of the evidence, and its flag threshold."""
-    from sklearn.linear_model import LogisticRegression
-
     share = np.array([r["share"] for r in rows], float)
     right = np.array([r["right"] for r in rows], bool)
     outside = np.array([r["outside_catalog"] for r in rows], bool)  # always flagged
     if len(set(right)) < 2:  # nothing to tell apart: trust all or flag all
         return ProductConfidence(1.0, 0.0, flag_below=0.0 if right.all() else 1.0)
-    model = LogisticRegression(C=1e6).fit(logit(share)[:, None], right)
-    fitted = ProductConfidence(float(model.coef_[0, 0]), float(model.intercept_[0]), flag_below=0.0)
+    fitted = ProductConfidence(*platt_fit(share, right), flag_below=0.0)
     threshold = flag_threshold(fitted.probability(share), right, precision, outside, max_flagged)
     return ProductConfidence(fitted.slope, fitted.offset, threshold)
 
