@@ -282,7 +282,7 @@ def test_a_listing_sent_to_the_cluster_is_checked_by_the_workers(gateway, cluste
     accepted = httpx.post(
         f"{gateway.url}/v1/jobs",
         files=[("files", (PERSON, photos[PERSON], "image/jpeg"))],
-        data={"listings": json.dumps(listings), "garments": "top,bottom"},
+        data={"listings": json.dumps(listings), "garments": "top,bottom", "style": "none"},
         headers={"X-API-Key": key},
         timeout=60,
     )
@@ -296,8 +296,8 @@ def test_a_listing_sent_to_the_cluster_is_checked_by_the_workers(gateway, cluste
     listed = record["listing"]["listing"]
     assert (listed["title"], listed["colour"]) == ("Camiseta", "verde")
     checks = {c["field"]: c["verdict"] for c in record["listing"]["checks"]}
-    garments = [i["garment"] for i in record["items"]]
-    assert checks == {"garment": "agree", "colour": "disagree"}, (checks, garments, manifest["options"])
+    items = [(i["type"], i["garment"]) for i in record["items"]]
+    assert checks == {"garment": "agree", "colour": "disagree"}, (checks, items, record["people"], manifest["options"])
     assert record["listing"]["verdict"] == "disagree"
     top = next(i for i in record["items"] if i["garment"] == "top")
     assert top["needs_review"] and any(r.startswith("listing: listed green, seen red") for r in top["review_reasons"])
