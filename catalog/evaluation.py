@@ -83,7 +83,7 @@ def _compare_colour(label_colour: dict | None, item, what: str, photo: dict, col
             "needs_review": item.needs_review,
             "colour_flagged": any(r.startswith("colour") for r in item.review_reasons),
             "score": item.color.score,
-            "features": colour_features(item.color, item.color.from_wider_area),
+            "features": colour_features(item.color),
         }
     )
     if not agrees or de > 20:

@@ -49,7 +49,8 @@ def run(ctx: StepContext) -> None:
                 tone = feet_tones if item.garment == "shoes" else body_tones
                 if tone is not None:
                     on_body = without_tone(rgb, on_body, tone)
-                item.color = _colour(rgb, on_body, in_region & person_pixels, options.palette_size)
+                color = _colour(rgb, on_body, in_region & person_pixels, options.palette_size)
+                item.color = color.model_copy(update=_doubts_worn(color, item.garment is not None, len(state.people)))
     else:
         cutouts = [ctx.work_image(item.work_cutout or "") for item in state.items]
         with ctx.timed("color"):
@@ -70,6 +71,15 @@ def _colour(rgb: np.ndarray, mask: np.ndarray, fallback: np.ndarray, k: int) -> 
         if candidate.sum() >= color_settings().min_colour_pixels:
             return dominant_color(rgb, candidate, k=k).model_copy(update={"from_wider_area": wider})
     return dominant_color(rgb, None, k=k).model_copy(update={"from_wider_area": True})
+
+
+def _doubts_worn(color: ColorResult, garment: bool, people: int) -> dict[str, bool]:
+    """What makes a worn garment's colour less sure (shared.domain.confidence reads it): it
+    was measured on one of several people, whose neighbours hide or lend part of it, or its
+    dominant colour is a skin tone, where the wearer's skin the face and hands did not
+    sample (a back view, a bare midriff) may have been measured for the garment."""
+    skin_toned = garment and looks_like_skin(lab_of(color.rgb))
+    return {"in_group": people > 1, "skin_toned": skin_toned}
 
 
 def _neighbours(people: list[Person], w: int, h: int, visible: float) -> dict[int, np.ndarray]:
@@ -122,8 +132,14 @@ def skin_tones(
         if skin is None or skin.sum() < s.skin_min_pixels:
             continue
         tone = np.median(lab_of(rgb[skin]), axis=0)
-        chroma, hue = np.hypot(tone[1], tone[2]), np.degrees(np.arctan2(tone[2], tone[1]))
-        hue_low, hue_high = s.skin_hue_range
-        if chroma >= s.skin_min_chroma and hue_low <= hue <= hue_high and tone[0] >= s.skin_min_lightness:
+        if looks_like_skin(tone):
             tones.append(tone)
     return np.array(tones) if tones else None
+
+
+def looks_like_skin(lab: np.ndarray) -> bool:
+    """Whether a CIELAB colour is plausibly a skin tone: warm hue, some chroma, not black."""
+    s = color_settings()
+    chroma, hue = np.hypot(lab[1], lab[2]), np.degrees(np.arctan2(lab[2], lab[1]))
+    hue_low, hue_high = s.skin_hue_range
+    return bool(chroma >= s.skin_min_chroma and hue_low <= hue <= hue_high and lab[0] >= s.skin_min_lightness)

@@ -73,6 +73,12 @@ class ColorResult(BaseModel):
     # Too few of the item's own pixels were seen (a garment the matte misses, a product all
     # soft edge): the colour is measured on a wider area, which holds what is around it.
     from_wider_area: bool = False
+    # Measured on one of several people: a neighbour may hide part of the garment or lend
+    # it their own colours.
+    in_group: bool = False
+    # A worn garment whose dominant colour is a skin tone: the wearer's skin may have been
+    # measured for it (skin the face and hands did not sample: a back view, a bare midriff).
+    skin_toned: bool = False
     # The probability that a person names this colour by `name`, fitted on labelled photos
     # (shared.domain.confidence); below its threshold the colour is flagged for review.
     score: float | None = None

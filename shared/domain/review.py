@@ -41,7 +41,7 @@ def colour_scored(item: ItemState) -> ColorResult | None:
     """The item's colour with its score: the probability a person names it by its word."""
     if item.color is None:
         return None
-    features = colour_features(item.color, item.color.from_wider_area)
+    features = colour_features(item.color)
     return item.color.model_copy(update={"score": round(float(confidence().colour.probability(features)), 4)})
 
 
@@ -71,6 +71,10 @@ def _colour_doubts(color: ColorResult) -> str:
     doubts = []
     if color.from_wider_area:
         doubts.append("too few of the item's own pixels were seen; measured on a wider area")
+    if color.in_group:
+        doubts.append("measured on one of several people, who may hide part of it")
+    if color.skin_toned:
+        doubts.append("a skin tone: the wearer's skin may have been measured")
     if color.near_names:
         doubts.append(f"on the border of {' and '.join(color.near_names)}")
     if color.palette:
