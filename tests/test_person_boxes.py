@@ -118,3 +118,34 @@ def test_a_garment_the_detector_boxes_stays_a_product(path):
     assert float(person_matte(rgb).max()) >= 0.5
     state = detect_and_pose(rgb)
     assert state.kind == "product" and state.people == []
+
+
+def test_a_shot_of_legs_and_feet_with_no_face_or_hand_is_a_person():
+    """Legs in hand-knitted socks, the photo framed from the thighs down: no face, no hand,
+    no body for the search (no shoulders). The detector's box and the landmark model's
+    legs seen down to the toes say a person; a trouser laid flat has no feet."""
+    rgb = photo(DEV / "legs_shoes_01.jpg")
+    matte = person_matte(rgb)
+    assert faces_on_people(rgb, matte) == [] and estimate_people(rgb) == []
+    state = detect_and_pose(rgb)
+    assert state.kind == "person" and len(state.people) == 1
+    (person,) = state.people
+    feet = [k for k in person.keypoints if k.name.endswith(("heel", "foot_index")) and k.visibility >= 0.5]
+    assert len(feet) == 4 and all(k.y > 0.6 * rgb.shape[0] for k in feet)  # the feet at the bottom
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "train/t-shirt/50c03b15-b03e-4b7f-bd52-6332eca1bea8.jpg",
+        "validation/t-shirt/a9b25869-8ee5-4fbd-b3e8-e5067c5f73e7.jpg",
+    ],
+)
+def test_a_figure_printed_on_a_t_shirt_laid_flat_stays_a_product(name):
+    """The detector boxes a full-length figure printed on a T-shirt as a person, and the
+    landmark model sees its legs down to the toes; but it is a quarter of the photo tall,
+    not the photo's subject as a shot of legs is."""
+    rgb = photo(CLOTHING.parent / name)
+    assert person_boxes(rgb)
+    state = detect_and_pose(rgb)
+    assert state.kind == "product" and state.people == []

@@ -52,6 +52,12 @@ class PoseSettings(BaseSettings):
     box_region_margin: float = Field(0.25, ge=0)
     # The landmark model's confidence that a body is in that region (the solution's is 0.5).
     box_body_presence: float = Field(0.5, ge=0, le=1)
+    # Where nothing but a person box and a body with both legs seen in full says a photo
+    # shows a person (no face, no hand, no body found by the search: a shot of legs and
+    # feet), the box must be at least this share of the photo's height: such a shot is
+    # framed on the legs, while a figure printed on a T-shirt laid flat (the landmark model
+    # finds legs there too) is a quarter of the photo tall. Half: the person is the subject.
+    legs_box_min_height: float = Field(0.5, ge=0, le=1)
     # The grey margin (share of the long side) of the retry for a person who fills the frame.
     margin_share: float = Field(0.25, ge=0)
     # That retry runs only where the person matte (at torso_coverage) covers this share of
