@@ -33,7 +33,7 @@ CONFIDENCE_FILE = Path(__file__).parent / "data" / "confidence.json"
 # on the public and dev photos they favoured the opposite direction on each set, so they
 # would tell the fitted photos apart, not new ones. The last two favour the same direction
 # on both: right for 0.79 and 0.33 of public's colours without and with a skin tone,
-# 0.73 and 0.46 of dev's.)
+# 0.73 and 0.43 of dev's.)
 COLOUR_FEATURES = ("dominant_share", "on_border", "from_wider_area", "in_group", "skin_toned")
 
 
