@@ -60,7 +60,7 @@ LEGS = ("knee", "ankle", "heel", "foot_index")
 def legs_in_full(person: Person, width: int, height: int) -> bool:
     """Both legs seen down to the toes: every knee, ankle, heel and toe landmark visible and
     inside the frame. Of 3,781 garment photos (clothing-small: laid flat, hung, a few worn)
-    the landmark model saw this in 3 of the 468 person boxes it was sure held a body, each a
+    the landmark model was sure of a body in a person box in 468, and saw this in 3, each a
     figure printed on a T-shirt, its box a quarter of the photo's height; in none of the
     trousers."""
     body = Body(person, width, height, body_settings().visible)
