@@ -38,6 +38,8 @@ def bodies_in_boxes(
         if any(in_core(box, ((f[0] + f[2]) / 2, (f[1] + f[3]) / 2), s.box_core) for f in claimed):
             continue
         marked = bool(found) or any(holds(box, (m[0] + m[2]) / 2, (m[1] + m[3]) / 2) for m in marks)
+        if not marked and box[3] - box[1] < s.legs_box_min_height * h:
+            continue  # with no mark, only a box that is the photo's subject may show legs in full
         presence, keypoints = body_in_box(rgb, box)
         person = Person(box=person_box(keypoints, w, h, body_settings().visible), keypoints=keypoints)
         centre = torso_centre(person)
@@ -47,7 +49,7 @@ def bodies_in_boxes(
             centre = torso_centre(person)
         if presence < s.box_body_presence or not in_core(box, centre, s.box_core):
             continue
-        if not (marked or (legs_in_full(person, w, h) and box[3] - box[1] >= s.legs_box_min_height * h)):
+        if not (marked or legs_in_full(person, w, h)):
             continue
         if not any(in_core(p.box, centre, s.box_core) for p in found + bodies):  # not someone found, again
             bodies.append(person)
